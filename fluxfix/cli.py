@@ -1,0 +1,40 @@
+"""The `fluxfix` command: what applies here and why."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+
+def _status(args) -> int:
+    import fluxfix
+
+    records = sorted(fluxfix.status(import_targets=not args.no_import), key=lambda r: r.name)
+    if args.json:
+        json.dump([r.as_dict() for r in records], sys.stdout, indent=2)
+        print()
+        return 0
+    rows = [("patch", "host", "verdict", "reason")]
+    rows += [(r.name, f"{r.host} {r.host_version or '-'}", r.verdict.value, r.reason) for r in records]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fluxfix", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what each patch does")
+    commands = parser.add_subparsers(dest="command", required=True)
+    status = commands.add_parser("status", help="every known patch: host, version, verdict and why")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--no-import", action="store_true", help="do not import host modules; report what is imported now")
+    status.set_defaults(run=_status)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""What a patch is: a declaration plus two small functions, inspect and apply."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+class Verdict(str, enum.Enum):
+    APPLIED = "applied"
+    NOT_NEEDED = "not needed"
+    HOST_MISSING = "host not installed"
+    TARGET_CHANGED = "target changed"
+    DISABLED = "disabled"
+    FAILED = "failed"
+    WAITING = "waiting for import"
+
+
+class StepAside(Exception):
+    """Raised by `Patch.inspect` when the defect is not there; carries the verdict and why."""
+
+    def __init__(self, verdict: Verdict, reason: str):
+        super().__init__(reason)
+        self.verdict = verdict
+        self.reason = reason
+
+
+class Patch:
+    """Base class of every fluxfix patch, built-in or third-party.
+
+    A subclass sets the class attributes and implements:
+      inspect(module) -> sites   the places in `module` that still have the defect,
+                                 or raise StepAside(verdict, reason);
+      apply(module, sites) -> undo   change those places in place; `undo()` restores
+                                 the very same original objects.
+    """
+
+    name: str = ""
+    summary: str = ""
+    host: str = ""  # distribution whose code is patched, e.g. "sglang"
+    targets: tuple[str, ...] = ()  # modules inspected as soon as they are imported
+    upstream: str = ""  # the upstream fix this mirrors or goes beyond
+
+    def inspect(self, module: Any) -> Any:
+        raise NotImplementedError
+
+    def apply(self, module: Any, sites: Any) -> Callable[[], None]:
+        raise NotImplementedError
+
+
+@dataclass
+class Outcome:
+    """What happened to one target module of one patch."""
+
+    module: str
+    verdict: Verdict
+    reason: str
+    undo: Callable[[], None] | None = field(default=None, repr=False)
+
+
+@dataclass
+class Record:
+    """The state of one patch in this process, as `fluxfix status` shows it."""
+
+    name: str
+    summary: str
+    host: str
+    host_version: str | None
+    verdict: Verdict
+    reason: str
+    modules: dict[str, Outcome] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "host": self.host,
+            "host_version": self.host_version,
+            "verdict": self.verdict.value,
+            "reason": self.reason,
+            "modules": {m: {"verdict": o.verdict.value, "reason": o.reason} for m, o in self.modules.items()},
+        }

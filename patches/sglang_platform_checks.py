@@ -1,0 +1,38 @@
+"""sglang's platform checks, made compile-safe.
+
+`current_platform.is_amp_supported()` (and is_hopper, is_blackwell, is_sm120, ...) are classmethods
+over functools.lru_cache; called in compiled forward code they make dynamo abandon the whole frame
+(sglang 0.5.9-0.5.10.post1: every linear layer; up to 0.5.23: Wan DiT, Wan and Qwen-Image VAEs, ...).
+"""
+from fluxfix import Patch, StepAside, Verdict, hookimpl
+from fluxfix.fold import cached_classmethods, fold
+
+PLATFORMS = "sglang.multimodal_gen.runtime.platforms"
+
+
+class PlatformChecks(Patch):
+    name = "sglang-platform-checks"
+    summary = "platform checks (classmethod over lru_cache) become compile-time constants"
+    host = "sglang"
+    targets = tuple(f"{PLATFORMS}.{m}" for m in ("interface", "cuda", "rocm", "mps", "cpu", "npu", "musa", "xpu"))
+    upstream = "sglang #23648 (0.5.11) hoisted one call site (linear layers); the checks themselves remain"
+
+    def inspect(self, module):
+        sites = cached_classmethods(module)
+        if sites:
+            return sites
+        if module.__name__.endswith(".interface"):
+            base = getattr(module, "Platform", None)
+            if base is None or "is_amp_supported" not in vars(base):
+                raise StepAside(Verdict.TARGET_CHANGED, f"{module.__name__}.Platform.is_amp_supported is gone")
+            raise StepAside(Verdict.NOT_NEEDED, "Platform checks are no longer classmethods over lru_cache (fixed upstream)")
+        raise StepAside(Verdict.NOT_NEEDED, f"no classmethod+lru_cache checks defined in {module.__name__}")
+
+    def apply(self, module, sites):
+        undos = [fold(cls, attr, original) for cls, attr, original in sites.values()]
+        return lambda: [undo() for undo in reversed(undos)]
+
+
+@hookimpl
+def fluxfix_patches():
+    return [PlatformChecks()]
