@@ -16,13 +16,19 @@ def is_cached_classmethod(value: Any) -> bool:
     return isinstance(value, classmethod) and isinstance(value.__func__, functools._lru_cache_wrapper)
 
 
+def is_predicate(name: str) -> bool:
+    """Only checks (is_*/has_*) are folded: their results are plain constants dynamo can bake;
+    cached getters may return ops or objects that must stay live."""
+    return name.startswith(("is_", "has_"))
+
+
 def cached_classmethods(module) -> dict[str, tuple[type, str, classmethod]]:
-    """Every classmethod-over-lru_cache defined by a class of `module`, by qualified name."""
+    """Every classmethod-over-lru_cache check defined by a class of `module`, by qualified name."""
     found = {}
     for cls in vars(module).values():
         if inspect.isclass(cls) and cls.__module__ == module.__name__:
             for attr, value in vars(cls).items():
-                if is_cached_classmethod(value):
+                if is_predicate(attr) and is_cached_classmethod(value):
                     found[f"{cls.__qualname__}.{attr}"] = (cls, attr, value)
     return found
 

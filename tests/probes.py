@@ -1,0 +1,191 @@
+"""Code that runs in a fresh subprocess with one real host release on sys.path.
+
+`python -m probes NAME [ARG]` runs probe NAME and prints its result as one JSON line. Each probe
+uses the host's own functions; fluxfix is activated where the probe says (before or after the
+host's imports), so that tests compare real compile behaviour, not fluxfix's bookkeeping.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import types
+import warnings
+
+
+def fullgraph_error(fn, *args):
+    """None if torch.compile(fullgraph=True) traces `fn`, else the first line of why not."""
+    import torch
+
+    torch._dynamo.reset()
+    try:
+        torch.compile(fn, fullgraph=True, backend="eager")(*args)
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def graph_breaks(fn, *args) -> int:
+    import torch
+
+    torch._dynamo.reset()
+    return torch._dynamo.explain(fn)(*args).graph_break_count
+
+
+@contextlib.contextmanager
+def gpu_driver_stand_in():
+    """sglang's Triton norm module asks the CUDA driver for the warp size at import time; on a
+    machine with no GPU, answer that one question (32) during the import. No kernel runs."""
+    import torch
+
+    saved = torch.cuda.current_device, torch.cuda.get_device_properties
+    torch.cuda.current_device = lambda: 0
+    torch.cuda.get_device_properties = lambda device=None: types.SimpleNamespace(warp_size=32)
+    try:
+        yield
+    finally:
+        torch.cuda.current_device, torch.cuda.get_device_properties = saved
+
+
+def _linear_case():
+    """The real UnquantizedLinearMethod.apply on weights made by its own create_weights."""
+    import torch
+    from sglang.multimodal_gen.runtime.layers.linear import UnquantizedLinearMethod
+
+    torch.manual_seed(0)
+    method, layer = UnquantizedLinearMethod(), torch.nn.Module()
+    method.create_weights(layer, 16, [8], 16, 8, torch.float32)
+    torch.nn.init.normal_(layer.weight)
+    bias, x = torch.randn(8), torch.randn(4, 16)
+    return (lambda x: method.apply(layer, x, bias)), x
+
+
+def _amp_case():
+    import torch
+    from sglang.multimodal_gen.runtime.platforms import current_platform
+
+    def scaled(x):  # the shape of sglang's own call sites: branch on the platform check
+        return x * 2 if current_platform.is_amp_supported() else x - 1
+
+    return scaled, torch.randn(4)
+
+
+def platform(order: str = "after") -> dict:
+    """Compile the real linear path and a real platform-check call, with fluxfix activated
+    before the host's imports or after them; then revert."""
+    if order == "before":
+        import fluxfix  # noqa: F401
+    from sglang.multimodal_gen.runtime.platforms import interface
+
+    (linear, x), (amp, y) = _linear_case(), _amp_case()
+    out = {}
+    if order == "after":
+        out["unpatched"] = {"linear_error": fullgraph_error(linear, x), "amp_error": fullgraph_error(amp, y)}
+    import fluxfix
+    from fluxfix.fold import is_cached_classmethod
+
+    entry = vars(interface.Platform)["is_amp_supported"]
+    out["replaced"] = not is_cached_classmethod(entry)
+    original = getattr(entry.__func__, "__fluxfix_original__", entry)
+    out["patched"] = {"linear_error": fullgraph_error(linear, x), "amp_error": fullgraph_error(amp, y)}
+    patched_eager = linear(x), amp(y)
+    out["status"] = {r.name: r.verdict.value for r in fluxfix.status()}
+    fluxfix.revert()
+    out["reverted_identity"] = vars(interface.Platform)["is_amp_supported"] is original
+    out["eager_identical"] = all(a.equal(b) for a, b in zip(patched_eager, (linear(x), amp(y))))
+    out["reverted"] = {"linear_error": fullgraph_error(linear, x), "amp_error": fullgraph_error(amp, y)}
+    return out
+
+
+def _warning_case(fn, *args, match: str) -> dict:
+    """Trace `fn` unpatched, activate fluxfix, trace again; count the host's warning."""
+    out = {"unpatched_error": fullgraph_error(fn, *args)}
+    import fluxfix
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out["patched_error"] = fullgraph_error(fn, *args)
+        out["warned_while_compiling"] = sum(match in str(w.message) for w in caught)
+    out["status"] = {r.name: r.verdict.value for r in fluxfix.status()}
+    return out
+
+
+def rope_warning() -> dict:
+    """The real apply_flashinfer_rope_qk_inplace, bound by name before fluxfix is activated.
+    Its Triton fallback kernel cannot run without a GPU, so this only traces (fullgraph=True
+    raises at the first break, before anything runs): unpatched the break is the warning;
+    patched, tracing gets past it to the Triton launch."""
+    import torch
+    from sglang.multimodal_gen.runtime.layers.rotary_embedding import apply_flashinfer_rope_qk_inplace as rope
+
+    q, k, cache = torch.randn(1, 4, 2, 8), torch.randn(1, 4, 2, 8), torch.randn(16, 8)
+    return _warning_case(lambda q, k: rope(q, k, cache), q, k, match="FlashInfer")
+
+
+def norm_warning() -> dict:
+    """A real fused-norm layer on its fallback path (hidden size not a multiple of 256), or in
+    0.5.8 the real QK-norm fallback. Traced with fullgraph=True; eager outputs are compared
+    where the fallback runs without a GPU (in some releases it calls a Triton kernel)."""
+    import torch
+
+    with gpu_driver_stand_in():
+        from sglang.multimodal_gen.runtime.layers import layernorm
+    torch.manual_seed(0)
+    if hasattr(layernorm, "LayerNormScaleShift") and hasattr(layernorm.LayerNormScaleShift, "forward_cuda"):
+        norm = layernorm.LayerNormScaleShift(64, elementwise_affine=True)
+        args = torch.randn(2, 8, 64), torch.randn(2, 1, 64), torch.randn(2, 1, 64)
+        fn = norm.forward_cuda
+    else:
+        q_norm, k_norm = layernorm.RMSNorm(16), layernorm.RMSNorm(16)
+        args = torch.randn(2, 8, 64), torch.randn(2, 8, 64)
+
+        def fn(q, k):
+            return layernorm.apply_qk_norm(q, k, q_norm, k_norm, 16, allow_inplace=False)
+
+    try:
+        unpatched = fn(*args)
+    except Exception as exc:  # its native path calls a Triton kernel in some releases
+        unpatched, eager_note = None, f"eager needs a GPU here: {type(exc).__name__}"
+    out = _warning_case(fn, *args, match="fallback")
+    if unpatched is not None:
+        patched = fn(*args)
+    import fluxfix
+
+    fluxfix.revert()
+    if unpatched is None:
+        out["eager_identical"] = eager_note
+    else:
+        same = lambda a, b: all(x.equal(y) for x, y in zip(a, b)) if isinstance(a, tuple) else a.equal(b)  # noqa: E731
+        out["eager_identical"] = same(unpatched, patched) and same(unpatched, fn(*args))
+    out["reverted_error"] = fullgraph_error(fn, *args)
+    return out
+
+
+def verdicts() -> dict:
+    """Every patch's verdict once every target module that imports here is imported."""
+    import fluxfix
+
+    with gpu_driver_stand_in():
+        records = fluxfix.status(import_targets=True)
+    return {r.name: {"verdict": r.verdict.value, "reason": r.reason, "version": r.host_version} for r in records}
+
+
+def autoload() -> dict:
+    """What the interpreter-start hook did in this process, and whether it worked."""
+    loaded = "fluxfix" in sys.modules
+    out = {"fluxfix_loaded": loaded, "torch_loaded": "torch" in sys.modules}
+    if loaded:
+        amp, y = _amp_case()
+        out["amp_error"] = fullgraph_error(amp, y)
+    return out
+
+
+def main() -> None:
+    name, *args = sys.argv[1:]
+    warnings.simplefilter("ignore")  # hosts warn a lot at import on CPU; results go to stdout
+    result = globals()[name](*args)
+    print("PROBE " + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
