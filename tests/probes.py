@@ -172,12 +172,35 @@ def verdicts() -> dict:
 
 def autoload() -> dict:
     """What the interpreter-start hook did in this process, and whether it worked."""
-    loaded = "fluxfix" in sys.modules
-    out = {"fluxfix_loaded": loaded, "torch_loaded": "torch" in sys.modules}
-    if loaded:
-        amp, y = _amp_case()
-        out["amp_error"] = fullgraph_error(amp, y)
+    out = {"fluxfix_loaded": "fluxfix" in sys.modules, "torch_loaded": "torch" in sys.modules}
+    amp, y = _amp_case()
+    out["amp_error"] = fullgraph_error(amp, y)
     return out
+
+
+def _worker(queue) -> None:
+    queue.put(autoload())
+
+
+def spawned_worker() -> dict:
+    """A multiprocessing spawn child (as sglang starts its GPU workers) reports on itself."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_worker, args=(queue,))
+    child.start()
+    result = queue.get(timeout=300)
+    child.join()
+    return result
+
+
+def sglang_plugins() -> dict:
+    """sglang's own plugin loading (>= 0.5.21), as its worker bootstrap calls it."""
+    from sglang.multimodal_gen.runtime.platforms.plugins import load_plugins
+
+    load_plugins()
+    return autoload()
 
 
 def main() -> None:

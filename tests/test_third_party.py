@@ -1,0 +1,92 @@
+"""A third-party patch package, built and installed here as a real distribution, is found through
+the same entry-point group as the built-ins and applied the same way."""
+import subprocess
+import sys
+import textwrap
+
+from conftest import clean_env
+
+SETUP_CFG = """
+[metadata]
+name = fluxfix-demo-patch
+version = 1.0
+
+[options]
+py_modules = demo_host, demo_patch
+
+[options.entry_points]
+fluxfix.patches =
+    demo-check = demo_patch
+"""
+
+DEMO_HOST = '''
+import functools
+
+class Device:
+    @classmethod
+    @functools.lru_cache(maxsize=1)
+    def is_fast(cls):
+        return True
+
+device = Device()
+
+def step(x):
+    return x * 2 if device.is_fast() else x  # through an instance, as hosts do: dynamo breaks
+'''
+
+DEMO_PATCH = '''
+from fluxfix import Patch, StepAside, Verdict, hookimpl
+from fluxfix.fold import cached_classmethods, fold
+
+class DemoCheck(Patch):
+    name = "demo-check"
+    summary = "demo host check folded"
+    host = "fluxfix-demo-patch"
+    targets = ("demo_host",)
+
+    def inspect(self, module):
+        sites = cached_classmethods(module)
+        if not sites:
+            raise StepAside(Verdict.NOT_NEEDED, "nothing cached")
+        return sites
+
+    def apply(self, module, sites):
+        undos = [fold(*site) for site in sites.values()]
+        return lambda: [u() for u in undos]
+
+@hookimpl
+def fluxfix_patches():
+    return [DemoCheck()]
+'''
+
+CHECK = """
+import torch, demo_host
+def compiles():
+    torch._dynamo.reset()
+    try:
+        torch.compile(demo_host.step, fullgraph=True, backend="eager")(torch.ones(2))
+        return True
+    except Exception:
+        return False
+before = compiles()
+import fluxfix
+record = {r.name: r for r in fluxfix.status()}["demo-check"]
+print(before, compiles(), record.verdict.value, record.host_version)
+"""
+
+
+def test_third_party_patch_is_discovered_and_applied(tmp_path):
+    src, target = tmp_path / "src", tmp_path / "site"
+    src.mkdir()
+    (src / "setup.cfg").write_text(SETUP_CFG)
+    (src / "setup.py").write_text("from setuptools import setup\nsetup()\n")
+    (src / "demo_host.py").write_text(textwrap.dedent(DEMO_HOST))
+    (src / "demo_patch.py").write_text(textwrap.dedent(DEMO_PATCH))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target), str(src)],
+        check=True,
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", CHECK], env=clean_env(PYTHONPATH=str(target)), capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "True", "applied", "1.0"], out.stderr[-2000:]

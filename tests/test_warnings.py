@@ -1,0 +1,36 @@
+"""sglang-rope-warning and sglang-norm-fallback-warnings on real releases: the warning is a graph
+break before, is gone from the graph after, and is still shown (once) while compiling."""
+import pytest
+
+WARN_BREAK = "_warnings.warn"
+ROPE_DEFECT = ["0.5.8", "0.5.9", "0.5.10", "0.5.10.post1"]
+NORM_DEFECT = ["0.5.8", "0.5.10", "0.5.17", "0.5.23"]
+
+
+@pytest.mark.parametrize("version", ROPE_DEFECT)
+def test_rope_warning_no_longer_breaks_the_graph(probe, version):
+    # The Triton fallback cannot run without a GPU: this covers tracing only. fullgraph=True
+    # stops at the first break: the warning before; after, tracing gets past it.
+    result = probe(version, "rope_warning")
+    assert WARN_BREAK in result["unpatched_error"]
+    assert "warnings.warn" not in (result["patched_error"] or "")
+    assert result["warned_while_compiling"] == 1
+    assert result["status"]["sglang-rope-warning"] == "applied"
+
+
+@pytest.mark.parametrize("version", NORM_DEFECT)
+def test_norm_fallback_warning_no_longer_breaks_the_graph(probe, version):
+    result = probe(version, "norm_warning")
+    assert WARN_BREAK in result["unpatched_error"]
+    assert "warnings.warn" not in (result["patched_error"] or "")
+    assert result["warned_while_compiling"] == 1
+    assert result["status"]["sglang-norm-fallback-warnings"] == "applied"
+    assert result["eager_identical"] is True or result["eager_identical"].startswith("eager needs a GPU")
+    assert WARN_BREAK in result["reverted_error"]  # revert brings the host's own code back
+
+
+def test_norm_fallback_runs_eagerly_and_identically_where_it_can(probe):
+    # 0.5.8's QK-norm fallback is plain torch: the whole function compiles and matches eager.
+    result = probe("0.5.8", "norm_warning")
+    assert result["patched_error"] is None
+    assert result["eager_identical"] is True
