@@ -141,7 +141,7 @@ class Engine:
                 except Exception as exc:  # e.g. a model module that needs a GPU to import
                     with self._lock:
                         self.outcomes.setdefault(patch.name, {}).setdefault(
-                            target, Outcome(target, Verdict.WAITING, f"cannot import here: {type(exc).__name__}: {exc}")
+                            target, Outcome(target, Verdict.WAITING, f"cannot import here: {type(exc).__name__}: {str(exc).splitlines()[0][:100]}")
                         )
 
     def records(self) -> list[Record]:
