@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs benchmarks/bench_sglang.py for several (sglang release, variant, mode) side by side on one
+# GPU machine and collects the JSON lines in OUTDIR/results.jsonl (log: OUTDIR/bench.log).
+#
+#   benchmarks/run_gpu.sh OUTDIR RUN [RUN ...]     RUN = "release variant mode [label] [VAR=value ...]"
+#   e.g. benchmarks/run_gpu.sh /tmp/out "0.5.10 unpatched default" "0.5.10 fluxfix default" \
+#        "0.5.10 unpatched default rope-fallback SGLANG_ENABLE_FUSED_QKNORM_ROPE=0"
+#
+# Wheels (cp312, x86_64) are read from .whl/common (sglang's import-time deps) and .whl/RELEASE
+# (sglang itself); BENCHMARKS.md says how they were fetched. Each release goes into its own
+# --target dir and each run gets its own PYTHONPATH: the release, the deps, the import-only
+# stand-ins (benchmarks/standins), and, for variant fluxfix only, fluxfix built from this checkout.
+# Every run compiles cold (its own TORCHINDUCTOR_CACHE_DIR). Env: BUDGET_S (stop starting runs
+# after this many seconds, default 540), RUN_TIMEOUT_S (per run, default 300), BENCH_ARGS (extra
+# arguments for every run, e.g. "--double 1 --single 2").
+set -u
+OUTDIR=${1:?usage: run_gpu.sh OUTDIR RUN...}
+shift
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+HOSTS=${HOSTS_DIR:-/tmp/fluxfix-hosts}
+BUDGET_S=${BUDGET_S:-540}
+RUN_TIMEOUT_S=${RUN_TIMEOUT_S:-300}
+START=$(date +%s)
+mkdir -p "$OUTDIR" "$HOSTS"
+RESULTS="$OUTDIR/results.jsonl"
+LOG="$OUTDIR/bench.log"
+say() { echo "[run_gpu +$(($(date +%s) - START))s] $*" | tee -a "$LOG"; }
+pipi() { python3 -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check "$@" 2>&1 | grep -v -i "warning" | tee -a "$LOG"; }
+
+# the machine, once
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
+  python3 -c 'import sys, torch, triton; print("python", sys.version.split()[0], "torch", torch.__version__, "triton", triton.__version__, "cuda", torch.version.cuda)'
+  nproc; } 2>&1 | sed 's/^/[machine] /' | tee -a "$LOG"
+
+[ -d "$HOSTS/common" ] || { say "installing common deps"; pipi --target "$HOSTS/common" "$ROOT"/.whl/common/*.whl; }
+[ -d "$HOSTS/fluxfix" ] || { say "installing fluxfix from $ROOT"; pipi --no-build-isolation --target "$HOSTS/fluxfix" "$ROOT"; }
+
+n=0
+for spec in "$@"; do
+  n=$((n + 1))
+  read -r release variant mode rest <<<"$spec"
+  label=""; envs=()
+  for word in $rest; do
+    if [[ $word == *=* ]]; then envs+=("$word"); else label=$word; fi
+  done
+  left=$((BUDGET_S - ($(date +%s) - START)))
+  if [ "$left" -lt 60 ]; then
+    say "skip run $n ($spec): ${left}s of budget left"
+    printf '{"host_version": "%s", "variant": "%s", "mode": "%s", "label": "%s", "status": "skipped: budget"}\n' \
+      "$release" "$variant" "$mode" "$label" >>"$RESULTS"
+    continue
+  fi
+  [ -d "$HOSTS/$release" ] || { say "installing sglang $release"; pipi --target "$HOSTS/$release" "$ROOT"/.whl/"$release"/*.whl; }
+  path="$HOSTS/$release:$HOSTS/common:$ROOT/benchmarks/standins"
+  [ "$variant" = fluxfix ] && path="$HOSTS/fluxfix:$path"
+  limit=$((left < RUN_TIMEOUT_S ? left : RUN_TIMEOUT_S))
+  say "run $n: sglang $release $variant $mode ${label:+($label) }${envs[*]:-} timeout ${limit}s"
+  cache="$HOSTS/inductor-$(date +%s%N)"  # a new dir every run, also on a machine kept warm between calls
+  lines=$(cat "$RESULTS" 2>/dev/null | wc -l)
+  # full output to the log; progress lines and errors to the terminal
+  (cd "$ROOT" && env -u FLUXFIX PYTHONPATH="$path" PYTHONUNBUFFERED=1 TORCHINDUCTOR_CACHE_DIR="$cache" \
+     "${envs[@]}" timeout -k 10 "$limit" python3 benchmarks/bench_sglang.py --variant "$variant" --mode "$mode" \
+     --label "$label" --out "$RESULTS" ${BENCH_ARGS:-}) 2>&1 | tee -a "$LOG" | grep --line-buffered -E '^\[bench|Error|error:'
+  rc=${PIPESTATUS[0]}
+  if [ "$(cat "$RESULTS" 2>/dev/null | wc -l)" -eq "$lines" ]; then  # killed before it could write
+    printf '{"host_version": "%s", "variant": "%s", "mode": "%s", "label": "%s", "status": "killed (rc %s, limit %ss)"}\n' \
+      "$release" "$variant" "$mode" "$label" "$rc" "$limit" >>"$RESULTS"
+  fi
+  say "run $n done rc=$rc: $(tail -1 "$RESULTS" | cut -c1-160)"
+done
+say "all done"
