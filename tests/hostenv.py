@@ -1,0 +1,85 @@
+"""Real host releases (sglang ...) installed side by side, one --target dir each.
+
+The test venv holds torch and the common import-time modules (requirements-hosts.txt);
+each release goes into its own dir with --no-deps, because its full dependency list pins
+an exact torch. A release's own pins (transformers etc.) go into the same dir, so they win
+over the venv when that dir is first on PYTHONPATH.
+"""
+import fcntl
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+MARKER = ".fluxfix-installed"
+
+# Extra pins per release, installed --no-deps next to it: the transformers, diffusers and
+# cache-dit each release pins (the last two from its "diffusion" extra; sglang imports all
+# three at import time and their APIs moved between releases), plus tokenizers and
+# huggingface-hub versions that match that transformers.
+_TF4 = ["transformers==4.57.1", "tokenizers>=0.22,<=0.23.0", "huggingface-hub>=0.34,<1.0",
+        "diffusers==0.36.0"]
+_TF5 = ["tokenizers>=0.22,<=0.23.0", "huggingface-hub>=1.5,<2", "diffusers==0.37.0"]
+PINS = {
+    ("sglang", "0.5.8"): _TF4 + ["cache-dit==1.1.8"],
+    ("sglang", "0.5.9"): _TF4 + ["cache-dit==1.2.0"],
+    ("sglang", "0.5.10"): _TF5 + ["transformers==5.3.0", "cache-dit==1.3.0"],
+    ("sglang", "0.5.10.post1"): _TF5 + ["transformers==5.3.0", "cache-dit==1.3.0"],
+    ("sglang", "0.5.11"): _TF5 + ["transformers==5.6.0", "cache-dit==1.3.0"],
+    # 0.5.17's server_args imports xgrammar at import time (srt/function_call/inkling_detector.py)
+    ("sglang", "0.5.17"): _TF5 + ["transformers==5.12.1", "cache-dit==1.3.0", "xgrammar==0.2.1"],
+    ("sglang", "0.5.21"): ["transformers==5.12.1", "tokenizers==0.22.2",
+                           "huggingface-hub>=1.5,<2", "diffusers==0.37.0", "cache-dit==1.5.1"],
+    # transformers 5.19 wants tokenizers>=0.23.1 and huggingface-hub>=1.31
+    ("sglang", "0.5.23"): ["transformers==5.19.0", "tokenizers==0.23.2",
+                           "huggingface-hub>=1.31,<3", "diffusers==0.37.0", "cache-dit==1.5.1"],
+}
+
+
+def hosts_root() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("FLUXFIX_HOSTS_DIR") or REPO / ".hosts")
+
+
+def host_dir(dist: str, version: str) -> pathlib.Path:
+    """Install dist==version (plus its pins) into <root>/<dist>-<version> once; return the dir."""
+    root = hosts_root()
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / f"{dist}-{version}"
+    if (target / MARKER).exists():
+        return target
+    # One lock per target: a second pytest process waits here, then sees the marker.
+    with open(root / f".{dist}-{version}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / MARKER).exists():
+            _install(target, [f"{dist}=={version}"] + PINS.get((dist, version), []))
+    return target
+
+
+def _install(target: pathlib.Path, reqs: list) -> None:
+    print(f"[hostenv] installing {' '.join(reqs)} -> {target}", file=sys.stderr, flush=True)
+    # A half-finished dir from a killed run has no marker; pip --target would refuse to
+    # overwrite some of it, so start from scratch.
+    if target.exists():
+        shutil.rmtree(target)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+         "--no-warn-conflicts", "--target", str(target), *reqs],
+        check=True,
+    )
+    (target / MARKER).write_text("\n".join(reqs) + "\n")  # written last: install complete
+
+
+def host_env(dist: str, version: str) -> dict:
+    """os.environ copy with only that host dir in front on PYTHONPATH, for subprocesses."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(host_dir(dist, version))
+    return env
+
+
+if __name__ == "__main__":
+    # Pre-warm from CI outside pytest (whose capture hides the progress lines):
+    #   python tests/hostenv.py sglang 0.5.8 0.5.23 ...
+    for v in sys.argv[2:]:
+        print(host_dir(sys.argv[1], v))
