@@ -103,10 +103,13 @@ class Engine:
                 log.info("fluxfix: %s applied to %s", patch.name, ", ".join(sites))
                 return
             except StepAside as aside:
-                done[name] = Outcome(name, aside.verdict, aside.reason)
+                reason = aside.reason
+                if aside.verdict is Verdict.TARGET_CHANGED:
+                    reason += f" ({patch.host} {host_version(patch.host)})"
+                done[name] = Outcome(name, aside.verdict, reason)
                 log.info("fluxfix: %s steps aside in %s: %s", patch.name, name, aside.reason)
                 if self.settings.strict and aside.verdict is Verdict.TARGET_CHANGED:
-                    raise FluxfixError(self._describe(patch, name, aside.reason)) from None
+                    raise FluxfixError(self._describe(patch, name, aside.reason) + "; unset FLUXFIX_STRICT to run unpatched") from None
             except Exception as exc:  # never let a patch break the host's import
                 reason = f"{type(exc).__name__}: {exc}"
                 done[name] = Outcome(name, Verdict.FAILED, reason)

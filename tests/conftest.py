@@ -43,3 +43,48 @@ def run_probe(version: str, probe: str, *args: str, env: dict | None = None, tim
 @pytest.fixture
 def probe():
     return run_probe
+
+
+def install_distribution(root: Path, name: str, modules: dict[str, str], entry_points: str) -> Path:
+    """Build and install a tiny real distribution (setup.cfg + modules) into root/site."""
+    import textwrap
+
+    src, site = root / f"{name}-src", root / "site"
+    src.mkdir(parents=True)
+    (src / "setup.cfg").write_text(
+        f"[metadata]\nname = {name}\nversion = 1.0\n\n[options]\npy_modules = {', '.join(modules)}\n\n"
+        f"[options.entry_points]\n{entry_points}\n"
+    )
+    (src / "setup.py").write_text("from setuptools import setup\nsetup()\n")
+    for module, code in modules.items():
+        (src / f"{module}.py").write_text(textwrap.dedent(code))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(src)],
+        check=True,
+    )
+    return site
+
+
+def copy_of_release(version: str, root: Path) -> Path:
+    """A private copy of a real sglang release (hard links, so cheap); edit files in it only
+    through `edit_file`, which replaces the link instead of writing through it."""
+    import shutil
+
+    source = Path(host_env("sglang", version)["PYTHONPATH"].split(os.pathsep)[0])
+    target = root / f"sglang-{version}"
+
+    def link(src, dst):
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, copy_function=link, symlinks=True)
+    return target
+
+
+def edit_file(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.unlink()  # break the hard link: the original release stays untouched
+    path.write_text(text.replace(old, new))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 import types
 import warnings
@@ -25,11 +26,19 @@ def fullgraph_error(fn, *args):
         return f"{type(exc).__name__}: {exc}"
 
 
-def graph_breaks(fn, *args) -> int:
-    import torch
+def break_site(error: str | None) -> str | None:
+    """'file:line: code' of the innermost user frame where dynamo stopped, from its message."""
+    if not error or "from user code:" not in error:
+        return None
+    frames = re.findall(r'File "([^"]+)", line (\d+), in \w+\n\s+(.+)', error.split("from user code:")[-1])
+    if not frames:
+        return None
+    path, line, code = frames[-1]
+    return f"{path.split('site-packages/')[-1]}:{line}: {code.strip()}"
 
-    torch._dynamo.reset()
-    return torch._dynamo.explain(fn)(*args).graph_break_count
+
+def warning_breaks(error: str | None) -> bool:
+    return "warnings.warn(" in (break_site(error) or "")
 
 
 @contextlib.contextmanager
@@ -99,13 +108,15 @@ def platform(order: str = "after") -> dict:
 
 def _warning_case(fn, *args, match: str) -> dict:
     """Trace `fn` unpatched, activate fluxfix, trace again; count the host's warning."""
-    out = {"unpatched_error": fullgraph_error(fn, *args)}
+    error = fullgraph_error(fn, *args)
+    out = {"unpatched_error": error, "unpatched_site": break_site(error)}
     import fluxfix
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out["patched_error"] = fullgraph_error(fn, *args)
+        error = fullgraph_error(fn, *args)
         out["warned_while_compiling"] = sum(match in str(w.message) for w in caught)
+    out["patched_error"], out["patched_site"] = error, break_site(error)
     out["status"] = {r.name: r.verdict.value for r in fluxfix.status()}
     return out
 
@@ -157,7 +168,7 @@ def norm_warning() -> dict:
     else:
         same = lambda a, b: all(x.equal(y) for x, y in zip(a, b)) if isinstance(a, tuple) else a.equal(b)  # noqa: E731
         out["eager_identical"] = same(unpatched, patched) and same(unpatched, fn(*args))
-    out["reverted_error"] = fullgraph_error(fn, *args)
+    out["reverted_site"] = break_site(fullgraph_error(fn, *args))
     return out
 
 
@@ -201,6 +212,114 @@ def sglang_plugins() -> dict:
 
     load_plugins()
     return autoload()
+
+
+def _defects() -> dict:
+    """Which defects the host's own code shows right now under torch.compile(fullgraph=True)."""
+    import torch
+    from sglang.multimodal_gen.runtime.layers import rotary_embedding
+
+    (linear, x), (amp, y) = _linear_case(), _amp_case()
+    rope = rotary_embedding.apply_flashinfer_rope_qk_inplace
+    q, cache = torch.randn(1, 4, 2, 8), torch.randn(16, 8)
+    rope_error = fullgraph_error(lambda q: rope(q, q.clone(), cache), q)
+    return {
+        "linear_breaks": fullgraph_error(linear, x) is not None,
+        "platform_breaks": fullgraph_error(amp, y) is not None,
+        "rope_warning_breaks": warning_breaks(rope_error),
+    }
+
+
+def _applied_once() -> bool:
+    """Each patched object was changed exactly once (no double wrapping, no double rewrite)."""
+    from sglang.multimodal_gen.runtime.platforms import interface
+
+    from fluxfix.fold import is_cached_classmethod
+    from fluxfix.warn_once import ATTR
+
+    entry = vars(interface.Platform)["is_amp_supported"]
+    if not is_cached_classmethod(entry):
+        if not is_cached_classmethod(entry.__func__.__fluxfix_original__):
+            return False
+    from sglang.multimodal_gen.runtime.layers import rotary_embedding
+    from fluxfix.warn_once import innermost_with_warn
+
+    func = rotary_embedding.apply_flashinfer_rope_qk_inplace
+    names = getattr(getattr(func, "__wrapped__", func), "__code__").co_names
+    return names.count(ATTR) <= 1 and ATTR + ATTR not in "".join(names)
+
+
+def ordering(case: str) -> dict:
+    """Activation at different points of the host's imports; each case reports the defects the
+    host's own code still shows."""
+    import importlib
+
+    out = {}
+    if case == "before":
+        import fluxfix
+    elif case == "middle":
+        importlib.import_module("sglang.multimodal_gen.runtime.platforms")
+        import fluxfix
+    _defects()  # imports the host's modules (linear, rotary embedding, platforms)
+    if case in ("after", "revert-reactivate", "twice"):
+        import fluxfix
+    if case == "twice":
+        fluxfix.activate()
+        fluxfix.activate()
+    if case == "revert-reactivate":
+        fluxfix.revert()
+        out["after_revert"] = _defects()
+        fluxfix.activate()
+    import fluxfix
+
+    out["defects"] = _defects()
+    out["applied_once"] = _applied_once()
+    out["status"] = {r.name: r.verdict.value for r in fluxfix.status()}
+    return out
+
+
+def concurrent_imports() -> dict:
+    """Host modules imported from several threads while another thread activates fluxfix."""
+    import threading
+
+    modules = [
+        "sglang.multimodal_gen.runtime.layers.linear",
+        "sglang.multimodal_gen.runtime.layers.rotary_embedding",
+        "sglang.multimodal_gen.runtime.layers.rotary_embedding.utils",
+        "sglang.multimodal_gen.runtime.platforms.mps",
+    ]
+    # sglang's own modules deadlock when first imported from several threads at once (circular
+    # imports; seen without fluxfix too), so their shared parents load first.
+    import sglang.multimodal_gen.runtime.layers.custom_op  # noqa: F401
+
+    barrier, errors = threading.Barrier(len(modules) + 1), []
+
+    def load(name):
+        barrier.wait()
+        try:
+            __import__(name)
+        except Exception as exc:
+            errors.append(f"{name}: {exc}")
+
+    def activate():
+        barrier.wait()
+        import fluxfix
+
+        fluxfix.activate()
+
+    threads = [threading.Thread(target=load, args=(m,)) for m in modules] + [threading.Thread(target=activate)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    from fluxfix.engine import ENGINE
+
+    return {
+        "errors": errors,
+        "defects": _defects(),
+        "applied_once": _applied_once(),
+        "outcomes": {p: sorted(o) for p, o in ENGINE.outcomes.items()},
+    }
 
 
 def main() -> None:

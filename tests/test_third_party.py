@@ -2,22 +2,10 @@
 the same entry-point group as the built-ins and applied the same way."""
 import subprocess
 import sys
-import textwrap
 
-from conftest import clean_env
+from conftest import clean_env, install_distribution
 
-SETUP_CFG = """
-[metadata]
-name = fluxfix-demo-patch
-version = 1.0
-
-[options]
-py_modules = demo_host, demo_patch
-
-[options.entry_points]
-fluxfix.patches =
-    demo-check = demo_patch
-"""
+ENTRY_POINTS = "fluxfix.patches =\n    demo-check = demo_patch"
 
 DEMO_HOST = '''
 import functools
@@ -76,17 +64,8 @@ print(before, compiles(), record.verdict.value, record.host_version)
 
 
 def test_third_party_patch_is_discovered_and_applied(tmp_path):
-    src, target = tmp_path / "src", tmp_path / "site"
-    src.mkdir()
-    (src / "setup.cfg").write_text(SETUP_CFG)
-    (src / "setup.py").write_text("from setuptools import setup\nsetup()\n")
-    (src / "demo_host.py").write_text(textwrap.dedent(DEMO_HOST))
-    (src / "demo_patch.py").write_text(textwrap.dedent(DEMO_PATCH))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target), str(src)],
-        check=True,
-    )
+    site = install_distribution(tmp_path, "fluxfix-demo-patch", {"demo_host": DEMO_HOST, "demo_patch": DEMO_PATCH}, ENTRY_POINTS)
     out = subprocess.run(
-        [sys.executable, "-c", CHECK], env=clean_env(PYTHONPATH=str(target)), capture_output=True, text=True, check=True
+        [sys.executable, "-c", CHECK], env=clean_env(PYTHONPATH=str(site)), capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["False", "True", "applied", "1.0"], out.stderr[-2000:]
