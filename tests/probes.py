@@ -322,6 +322,79 @@ def concurrent_imports() -> dict:
     }
 
 
+def _kernel_module_stub(func):
+    """Run `func`'s original code with its JIT-module loader answering a do-nothing kernel: the
+    host's own allocation and argument handling run, only the GPU kernel launch is skipped."""
+    loader = next(n for n in func.__code__.co_names if n.startswith("_jit_"))
+    saved = func.__globals__[loader]
+    func.__globals__[loader] = lambda *a, **k: types.SimpleNamespace(**{n: (lambda *a, **k: None) for n in func.__code__.co_names})
+    return lambda: func.__globals__.__setitem__(loader, saved)
+
+
+def jit_kernels() -> dict:
+    """sglang's tvm-ffi JIT kernels (timestep embedding, in-place QK-norm) on meta tensors: dynamo
+    cannot trace them unpatched; patched they compile with fullgraph=True, and the op's fake result
+    matches what the host's own code allocates (its GPU kernel launch skipped)."""
+    import torch
+
+    with gpu_driver_stand_in():
+        from sglang.multimodal_gen.runtime.layers import layernorm, visual_embedding
+    is_registered_op = lambda f: not isinstance(f, types.FunctionType)  # noqa: E731 (importing fluxfix would activate it)
+
+    meta = {"device": "meta"}
+    timestep = visual_embedding.timestep_embedding_cuda
+    qknorm = getattr(layernorm, "fused_inplace_qknorm", None)
+    cases = {"timestep": (lambda t: timestep(t, 256, True), torch.randn(3, **meta))}
+    if qknorm is not None and not is_registered_op(qknorm):
+        w = torch.ones(128, **meta)
+        cases["qknorm"] = (lambda q, k: qknorm(q, k, w, w, 1e-6, head_dim=128), torch.randn(1, 8, 4, 128, **meta), torch.randn(1, 8, 4, 128, **meta))
+    out = {"qknorm_is_op": qknorm is not None and is_registered_op(qknorm), "unpatched": {}, "patched": {}}
+    originals = {"timestep": timestep.__code__, "qknorm": getattr(qknorm, "__code__", None)}
+    for name, (fn, *args) in cases.items():
+        error = fullgraph_error(fn, *args)
+        out["unpatched"][name] = {"error": error and error.splitlines()[0], "in_kernel_module": bool(error) and ("jit_kernel" in error or "kernels/ops" in error)}
+    host_shapes = []
+    for n, dim, dtype in ((3, 256, torch.float32), (1, 64, torch.bfloat16), (5, 320, torch.float16)):
+        restore = _kernel_module_stub(timestep)
+        try:
+            real = timestep(torch.randn(n, dtype=dtype, **meta), dim)
+        finally:
+            restore()
+        host_shapes.append([list(real.shape), str(real.dtype)])
+    import fluxfix
+
+    for name, (fn, *args) in cases.items():
+        out["patched"][name] = {"error": fullgraph_error(fn, *args)}
+    fake_shapes = []
+    for n, dim, dtype in ((3, 256, torch.float32), (1, 64, torch.bfloat16), (5, 320, torch.float16)):
+        torch._dynamo.reset()
+        got = torch.compile(lambda t: timestep(t, dim), fullgraph=True, backend="aot_eager")(torch.randn(n, dtype=dtype, **meta))
+        fake_shapes.append([list(got.shape), str(got.dtype)])
+    out["host_shapes"], out["fake_shapes"] = host_shapes, fake_shapes
+    if "qknorm" in cases:
+        schema = torch.ops.fluxfix.sglang_fused_inplace_qknorm.default._schema
+        out["qknorm_writes"] = [a.name for a in schema.arguments if a.alias_info is not None and a.alias_info.is_write]
+        graphs = []
+
+        def capture(gm, example_inputs):
+            from torch._functorch.aot_autograd import aot_module_simplified
+
+            return aot_module_simplified(gm, example_inputs, fw_compiler=lambda g, _: graphs.append(g.code) or g.forward)
+
+        def on_views(x):  # q and k as views of one buffer, as sglang's attention passes them
+            qknorm(x[..., :128], x[..., 128:], w, w, 1e-6, head_dim=128)
+            return x
+
+        torch._dynamo.reset()
+        torch.compile(on_views, fullgraph=True, backend=capture)(torch.randn(1, 8, 4, 256, **meta))
+        out["qknorm_functionalized"] = "auto_functionalized" in graphs[0] and "sglang_fused_inplace_qknorm" in graphs[0]
+    out["status"] = {r.name: [r.verdict.value, r.reason] for r in fluxfix.status()}
+    fluxfix.revert()
+    out["reverted_code"] = timestep.__code__ is originals["timestep"] and (qknorm is None or qknorm.__code__ is originals["qknorm"] if "qknorm" in cases else True)
+    out["reverted_breaks"] = fullgraph_error(*cases["timestep"]) is not None
+    return out
+
+
 def main() -> None:
     name, *args = sys.argv[1:]
     warnings.simplefilter("ignore")  # hosts warn a lot at import on CPU; results go to stdout

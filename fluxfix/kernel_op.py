@@ -1,0 +1,165 @@
+"""Opaque kernel calls (JIT-compiled extensions called through a foreign-function interface),
+routed through a torch custom op so that torch.compile keeps them in the graph.
+
+Dynamo cannot trace a call into a tvm-ffi module ("Unsupported method call") and breaks the graph
+there. The fix keeps the host's function object (so names copied earlier by `from x import f` see
+it) and gives it new code: a one-line trampoline with the same parameters that calls a registered
+`torch.library` op. The op's real implementation is the host's original code, unchanged; its fake
+implementation, declared with the op, tells the compiler the output's shape and dtype, and its
+schema declares which inputs the kernel writes in place.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+import threading
+import types
+from dataclasses import dataclass
+from typing import Callable
+
+NAMESPACE = "fluxfix"
+_lock = threading.Lock()
+_ops: dict[str, object] = {}  # op name -> its OpOverload, registered once per process
+
+
+@dataclass(frozen=True)
+class KernelOp:
+    """One opaque kernel entry point, declared in a few lines.
+
+    attr:   the name the calling module binds the kernel function to
+    op:     the custom op's name (in the `fluxfix` namespace)
+    schema: the op's schema; its argument names must be the function's parameter names, and
+            `Tensor(a!)` marks what the kernel writes in place
+    fake:   shapes and dtypes of the result from the inputs (None for in-place kernels)
+    kernel_call: the method the function calls on its JIT-loaded module (the opaque call)
+    """
+
+    attr: str
+    op: str
+    schema: str
+    fake: Callable
+    kernel_call: str
+
+    def arg_names(self) -> list[str]:
+        inside = self.schema[self.schema.index("(") + 1 : self.schema.rindex(") ->")]
+        return [re.split(r"\s*=", a.strip())[0].split()[-1] for a in inside.split(",") if a.strip() and a.strip() != "*"]
+
+    def mutated(self) -> list[str]:
+        return [n for n, a in zip(self.arg_names(), self._args()) if "!)" in a]
+
+    def _args(self) -> list[str]:
+        inside = self.schema[self.schema.index("(") + 1 : self.schema.rindex(") ->")]
+        return [a.strip() for a in inside.split(",") if a.strip() and a.strip() != "*"]
+
+
+def is_registered_op(obj) -> bool:
+    """Already a torch op (sglang's own custom ops, sgl_kernel's C++ ops): dynamo handles it."""
+    import torch
+
+    custom = getattr(getattr(torch, "_library", None), "custom_ops", None)
+    kinds = (torch._ops.OpOverload, torch._ops.OpOverloadPacket) + ((custom.CustomOpDef,) if custom else ())
+    return isinstance(obj, kinds) or isinstance(obj, types.BuiltinFunctionType)
+
+
+def opaque_function(obj, spec: KernelOp) -> types.FunctionType | None:
+    """The function in a decorator chain whose own code makes the opaque JIT-module call."""
+    seen = set()
+    while obj is not None and id(obj) not in seen:
+        seen.add(id(obj))
+        if inspect.isfunction(obj):
+            names = obj.__code__.co_names
+            if spec.kernel_call in names and any(n.startswith("_jit_") for n in names):
+                return obj
+        obj = getattr(obj, "__wrapped__", None)
+    return None
+
+
+def signature_matches(func: types.FunctionType, spec: KernelOp) -> bool:
+    params = inspect.signature(func).parameters.values()
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return names == spec.arg_names() and all(p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
+
+
+def _original_as_function(func: types.FunctionType) -> types.FunctionType:
+    """A second function object running the host's original code (the op's real implementation)."""
+    copy = types.FunctionType(func.__code__, func.__globals__, func.__name__, func.__defaults__, func.__closure__)
+    copy.__kwdefaults__ = func.__kwdefaults__
+    return copy
+
+
+def _register(spec: KernelOp, impl: Callable):
+    import torch
+
+    with _lock:
+        if spec.op not in _ops:
+            op = torch.library.custom_op(f"{NAMESPACE}::{spec.op}", mutates_args=spec.mutated(), schema=spec.schema)(impl)
+            op.register_fake(spec.fake)
+            _ops[spec.op] = (op, impl)
+        return _ops[spec.op]
+
+
+def _trampoline_code(func: types.FunctionType, global_name: str) -> types.CodeType:
+    """Code with exactly `func`'s parameters that passes them on to the op bound to `global_name`."""
+    params = list(inspect.signature(func).parameters.values())
+    plain = [p.replace(default=inspect.Parameter.empty, annotation=inspect.Parameter.empty) for p in params]
+    call = ", ".join(p.name if p.kind is p.POSITIONAL_OR_KEYWORD else f"{p.name}={p.name}" for p in params)
+    source = f"def {func.__name__}{inspect.Signature(plain)}:\n    return {global_name}({call})\n"
+    namespace: dict = {}
+    exec(compile(source, func.__code__.co_filename, "exec"), namespace)
+    code = namespace[func.__name__].__code__
+    return code.replace(co_name=func.__code__.co_name, co_qualname=func.__code__.co_qualname,
+                        co_firstlineno=func.__code__.co_firstlineno)
+
+
+def route_through_op(func: types.FunctionType, spec: KernelOp) -> Callable[[], None]:
+    """Make `func` call the custom op for `spec` (in place); return the undo."""
+    op, _ = _register(spec, _original_as_function(func))
+    global_name = f"_fluxfix_op_{spec.op}"
+    original = func.__code__
+    func.__globals__[global_name] = op._opoverload
+    func.__code__ = _trampoline_code(func, global_name)
+
+    def undo():
+        func.__code__ = original
+        func.__globals__.pop(global_name, None)
+
+    return undo
+
+
+class KernelOps:
+    """Mixin for a Patch whose defect is opaque kernel calls made from its target modules.
+
+    Declare `kernels`: {target module: (KernelOp, ...)}; inspect/apply are inherited.
+    """
+
+    kernels: dict[str, tuple[KernelOp, ...]] = {}
+
+    def inspect(self, module):
+        from fluxfix.patch import StepAside, Verdict
+
+        sites, notes, changed = {}, [], []
+        for spec in self.kernels.get(module.__name__, ()):
+            bound = getattr(module, spec.attr, None)
+            if bound is None:
+                notes.append(f"{module.__name__} does not call {spec.attr} in this release")
+            elif is_registered_op(bound):
+                notes.append(f"{spec.attr} is already a registered torch op here")
+            elif f"_fluxfix_op_{spec.op}" in getattr(getattr(bound, "__code__", None), "co_names", ()):
+                notes.append(f"{spec.attr} already routed through fluxfix::{spec.op}")
+            else:
+                func = opaque_function(bound, spec)
+                if func is None:  # e.g. a diffusers fallback or sgl_kernel's own torch op
+                    notes.append(f"{spec.attr} makes no JIT-module call .{spec.kernel_call}(...) here")
+                elif not signature_matches(func, spec):
+                    changed.append(f"{spec.attr}{inspect.signature(func)} does not match the declared {spec.schema}")
+                else:
+                    sites[f"{func.__module__}.{func.__qualname__} -> {NAMESPACE}::{spec.op}"] = (func, spec)
+        if changed:
+            raise StepAside(Verdict.TARGET_CHANGED, "; ".join(changed))
+        if not sites:
+            raise StepAside(Verdict.NOT_NEEDED, "; ".join(notes) or f"nothing declared for {module.__name__}")
+        return sites
+
+    def apply(self, module, sites):
+        undos = [route_through_op(func, spec) for func, spec in sites.values()]
+        return lambda: [undo() for undo in reversed(undos)]

@@ -1,0 +1,53 @@
+"""sglang's tvm-ffi JIT kernels, made compile-safe as torch custom ops.
+
+The CUDA timestep embedding (every DiT's time embedder on NVIDIA) and the in-place QK-norm (the
+QK-norm/RoPE fallback path, the one AMD takes) call `module.<kernel>(...)` on a tvm-ffi module.
+Dynamo cannot trace that call, so FLUX never compiles into one graph, in any release. sglang wraps
+some of its kernels as torch ops already (the fused QK-norm+RoPE; the in-place QK-norm from
+0.5.23 on); this patch does the same for those it left out, and steps aside where it did.
+"""
+from fluxfix import Patch, hookimpl
+from fluxfix.kernel_op import KernelOp, KernelOps
+
+LAYERS = "sglang.multimodal_gen.runtime.layers"
+
+
+def timestep_embedding_fake(t, dim, *flags, **named):  # the op drops arguments left at their default
+    import torch
+
+    return t.new_empty((t.shape[0], dim), dtype=torch.float32)  # the host allocates float32 (N, dim)
+
+
+TIMESTEP_EMBEDDING = KernelOp(
+    attr="timestep_embedding_cuda",
+    op="sglang_timestep_embedding",
+    schema="(Tensor t, SymInt dim, bool flip_sin_to_cos=False, float downscale_freq_shift=0.0, float scale=1.0, "
+    "int max_period=10000, ScalarType dtype=float32) -> Tensor",
+    fake=timestep_embedding_fake,
+    kernel_call="timestep_embedding",
+)
+
+INPLACE_QKNORM = KernelOp(
+    attr="fused_inplace_qknorm",
+    op="sglang_fused_inplace_qknorm",
+    schema="(Tensor(a!) q, Tensor(b!) k, Tensor q_weight, Tensor k_weight, float eps=1e-06, *, SymInt head_dim=0) -> ()",
+    fake=lambda q, k, q_weight, k_weight, eps=1e-6, *, head_dim=0: None,  # writes q and k in place
+    kernel_call="qknorm",
+)
+
+
+class JitKernelOps(KernelOps, Patch):
+    name = "sglang-jit-kernel-ops"
+    summary = "tvm-ffi JIT kernels (timestep embedding, in-place QK-norm) called through torch custom ops"
+    host = "sglang"
+    kernels = {
+        f"{LAYERS}.visual_embedding": (TIMESTEP_EMBEDDING,),
+        f"{LAYERS}.layernorm": (INPLACE_QKNORM,),
+    }
+    targets = tuple(kernels)
+    upstream = "none (sglang wraps other kernels this way, e.g. fused QK-norm+RoPE)"
+
+
+@hookimpl
+def fluxfix_patches():
+    return [JitKernelOps()]
