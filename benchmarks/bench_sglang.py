@@ -43,6 +43,8 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cuda")
     p.add_argument("--tiny", action="store_true", help="small width: a quick GPU smoke test of this script, not a benchmark")
     p.add_argument("--no-explain", action="store_true", help="skip the torch._dynamo.explain pass")
+    p.add_argument("--fullgraph", action="store_true", default=os.environ.get("BENCH_FULLGRAPH") == "1",
+                   help="compile with fullgraph=True: any graph break fails the run (env BENCH_FULLGRAPH=1)")
     p.add_argument("--label", default="", help="free text stored with the result (e.g. 'rope-fallback')")
     p.add_argument("--out", default="benchmarks/results/flux1.jsonl")
     return p.parse_args(argv)
@@ -285,8 +287,9 @@ def main(args, res: dict) -> dict:
         inductor_config.reorder_for_compute_comm_overlap = True  # sglang sets this before compiling
     except ImportError:
         pass
-    model.compile(fullgraph=False, dynamic=None, mode=args.mode)  # exactly sglang's call
-    log(f"compiling (mode {args.mode}) ...")
+    res["fullgraph"] = args.fullgraph
+    model.compile(fullgraph=args.fullgraph, dynamic=None, mode=args.mode)  # sglang's call (fullgraph=False)
+    log(f"compiling (mode {args.mode}, fullgraph={args.fullgraph}) ...")
     t = time.time()
     out = step(model)
     sync()
