@@ -134,18 +134,29 @@ class Engine:
     # -- reporting --------------------------------------------------------------------------
     def import_targets(self) -> None:
         """Import every target of every chosen patch so that status gives final verdicts."""
-        for patch in self.load_patches().values():
-            if self.why_off(patch) is not None or host_version(patch.host) is None:
-                continue
-            for target in patch.targets:
-                try:
-                    if importlib.util.find_spec(target) is not None:
-                        importlib.import_module(target)
-                except Exception as exc:  # e.g. a model module that needs a GPU to import
-                    with self._lock:
-                        self.outcomes.setdefault(patch.name, {}).setdefault(
-                            target, Outcome(target, Verdict.WAITING, f"cannot import here: {type(exc).__name__}: {str(exc).splitlines()[0][:100]}")
-                        )
+        wanted = [(patch, target) for patch in self.load_patches().values()
+                  if self.why_off(patch) is None and host_version(patch.host) is not None for target in patch.targets]
+        failed = []
+        for patch, target in wanted:
+            error = self._try_import(target)
+            if error:
+                failed.append((patch, target))
+        # A host module can fail alone on a circular import and load fine once its siblings did.
+        for patch, target in failed:
+            error = self._try_import(target)
+            if error:
+                with self._lock:
+                    self.outcomes.setdefault(patch.name, {}).setdefault(
+                        target, Outcome(target, Verdict.WAITING, f"cannot import here: {error}"))
+
+    @staticmethod
+    def _try_import(target: str) -> str | None:
+        try:
+            if importlib.util.find_spec(target) is not None:
+                importlib.import_module(target)
+        except Exception as exc:  # e.g. a model module that needs a GPU to import
+            return f"{type(exc).__name__}: {str(exc).splitlines()[0][:100]}"
+        return None
 
     def records(self) -> list[Record]:
         with self._lock:

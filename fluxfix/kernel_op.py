@@ -61,16 +61,42 @@ def is_registered_op(obj) -> bool:
     return isinstance(obj, kinds) or isinstance(obj, types.BuiltinFunctionType)
 
 
-def opaque_function(obj, spec: KernelOp) -> types.FunctionType | None:
-    """The function in a decorator chain whose own code makes the opaque JIT-module call."""
+def _chain(obj):
+    """`obj` and what it wraps (functools.wraps' __wrapped__), outermost first."""
     seen = set()
     while obj is not None and id(obj) not in seen:
         seen.add(id(obj))
-        if inspect.isfunction(obj):
-            names = obj.__code__.co_names
-            if spec.kernel_call in names and any(n.startswith("_jit_") for n in names):
-                return obj
+        yield obj
         obj = getattr(obj, "__wrapped__", None)
+
+
+def wraps_registered_op(obj) -> bool:
+    """A registered op itself, or a wrapper around the kernel that dispatches to one (sglang's
+    register_custom_op keeps the kernel function as __wrapped__ and the op in its closure)."""
+    for layer in _chain(obj):
+        if is_registered_op(layer):
+            return True
+        cells = getattr(layer, "__closure__", None) or ()
+        if any(is_registered_op(c.cell_contents) for c in cells if _filled(c)):
+            return True
+    return False
+
+
+def _filled(cell) -> bool:
+    try:
+        cell.cell_contents
+        return True
+    except ValueError:
+        return False
+
+
+def opaque_function(obj, spec: KernelOp) -> types.FunctionType | None:
+    """The function in a decorator chain whose own code makes the opaque JIT-module call."""
+    for layer in _chain(obj):
+        if inspect.isfunction(layer):
+            names = layer.__code__.co_names
+            if spec.kernel_call in names and any(n.startswith("_jit_") for n in names):
+                return layer
     return None
 
 
@@ -142,8 +168,8 @@ class KernelOps:
             bound = getattr(module, spec.attr, None)
             if bound is None:
                 notes.append(f"{module.__name__} does not call {spec.attr} in this release")
-            elif is_registered_op(bound):
-                notes.append(f"{spec.attr} is already a registered torch op here")
+            elif wraps_registered_op(bound):
+                notes.append(f"{spec.attr} already calls a registered torch op here")
             elif f"_fluxfix_op_{spec.op}" in getattr(getattr(bound, "__code__", None), "co_names", ()):
                 notes.append(f"{spec.attr} already routed through fluxfix::{spec.op}")
             else:

@@ -1,18 +1,41 @@
 """sglang's RoPE helper warns on its Triton fallback (no FlashInfer: AMD, or NVIDIA without it):
-a graph break in every attention layer, every call. sglang 0.5.8-0.5.10.post1; fixed in 0.5.11."""
-from fluxfix import Patch, hookimpl
+a graph break in every attention layer, every call. sglang 0.5.10-0.5.10.post1; fixed in 0.5.11.
+
+0.5.8-0.5.9 import FlashInfer inside the function and warn in its `except ImportError`: without
+FlashInfer dynamo breaks at that failed import first and runs the rest of the frame eagerly, so
+the warning is never traced there and rerouting it would change nothing; the patch steps aside.
+"""
+import dis
+
+from fluxfix import Patch, StepAside, Verdict, hookimpl
 from fluxfix.warn_once import WarningSites
 
 ROPE = "sglang.multimodal_gen.runtime.layers.rotary_embedding"
+
+
+def imports_inside(func) -> list[str]:
+    return [i.argval for i in dis.get_instructions(func.__code__) if i.opname == "IMPORT_NAME" and i.argval != "warnings"]
 
 
 class RopeWarning(WarningSites, Patch):
     name = "sglang-rope-warning"
     summary = "RoPE Triton-fallback warning shown once, outside the compiled graph"
     host = "sglang"
-    targets = (ROPE, f"{ROPE}.utils")  # a module up to 0.5.8, a package from 0.5.9
+    targets = (ROPE, f"{ROPE}.utils")  # a module up to 0.5.9, a package from 0.5.10
     functions = ("apply_flashinfer_rope_qk_inplace",)
     upstream = "sglang #23648 (0.5.11)"
+
+    def inspect(self, module):
+        sites = super().inspect(module)
+        for qualname, func in sites.items():
+            inside = imports_inside(func)
+            if inside:
+                raise StepAside(
+                    Verdict.NOT_NEEDED,
+                    f"{qualname} imports {', '.join(inside)} inside the function; without it dynamo breaks at "
+                    "that import before the warning (that break remains: no patch yet)",
+                )
+        return sites
 
 
 @hookimpl

@@ -32,7 +32,8 @@ def run_probe(version: str, probe: str, *args: str, env: dict | None = None, tim
     base.update(env or {})
     base["PYTHONPATH"] = os.pathsep.join([base.get("PYTHONPATH", ""), str(TESTS)]).strip(os.pathsep)
     proc = subprocess.run(
-        [sys.executable, "-m", "probes", probe, *args], env=base, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "probes", probe, *args], env=base, capture_output=True, text=True, timeout=timeout,
+        cwd=TESTS,  # not the checkout: fluxfix must come from its installed distribution
     )
     for line in proc.stdout.splitlines():
         if line.startswith("PROBE "):

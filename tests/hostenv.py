@@ -38,6 +38,13 @@ PINS = {
 }
 
 
+# Releases whose CPU-importable modules still import sglang's compiled kernel package at module
+# level (0.5.8's layers/layernorm.py: `from sgl_kernel import ...`). That package is CUDA-only and
+# hundreds of MB; its import-only stand-in (benchmarks/standins, calling anything in it raises)
+# goes last on their PYTHONPATH. Later releases import it only on CUDA.
+KERNEL_STANDIN = {("sglang", "0.5.8")}
+
+
 def hosts_root() -> pathlib.Path:
     return pathlib.Path(os.environ.get("FLUXFIX_HOSTS_DIR") or REPO / ".hosts")
 
@@ -75,6 +82,11 @@ def host_env(dist: str, version: str) -> dict:
     """os.environ copy with only that host dir in front on PYTHONPATH, for subprocesses."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(host_dir(dist, version))
+    if (dist, version) in KERNEL_STANDIN:
+        standin = hosts_root() / "standin-sgl_kernel"
+        if not (standin / "sgl_kernel").is_dir():
+            shutil.copytree(REPO / "benchmarks" / "standins" / "sgl_kernel", standin / "sgl_kernel", dirs_exist_ok=True)
+        env["PYTHONPATH"] += os.pathsep + str(standin)
     return env
 
 

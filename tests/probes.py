@@ -127,7 +127,9 @@ def rope_warning() -> dict:
     raises at the first break, before anything runs): unpatched the break is the warning;
     patched, tracing gets past it to the Triton launch."""
     import torch
-    from sglang.multimodal_gen.runtime.layers.rotary_embedding import apply_flashinfer_rope_qk_inplace as rope
+
+    with gpu_driver_stand_in():  # 0.5.8's Triton RoPE module asks for the warp size at import
+        from sglang.multimodal_gen.runtime.layers.rotary_embedding import apply_flashinfer_rope_qk_inplace as rope
 
     q, k, cache = torch.randn(1, 4, 2, 8), torch.randn(1, 4, 2, 8), torch.randn(16, 8)
     return _warning_case(lambda q, k: rope(q, k, cache), q, k, match="FlashInfer")
@@ -284,12 +286,12 @@ def concurrent_imports() -> dict:
 
     modules = [
         "sglang.multimodal_gen.runtime.layers.linear",
-        "sglang.multimodal_gen.runtime.layers.rotary_embedding",
-        "sglang.multimodal_gen.runtime.layers.rotary_embedding.utils",
+        "sglang.multimodal_gen.runtime.layers.rotary_embedding",  # its __init__ imports .utils
         "sglang.multimodal_gen.runtime.platforms.mps",
     ]
-    # sglang's own modules deadlock when first imported from several threads at once (circular
-    # imports; seen without fluxfix too), so their shared parents load first.
+    # No thread imports a package and its submodule at once: CPython itself can deadlock on that
+    # (one thread holds the child's import lock while importing the parent, the other the
+    # reverse; it raises _DeadlockError). Their shared parents load first.
     import sglang.multimodal_gen.runtime.layers.custom_op  # noqa: F401
 
     barrier, errors = threading.Barrier(len(modules) + 1), []

@@ -1,19 +1,20 @@
 """Every patch's verdict on every covered sglang release, with the host's targets imported."""
 import pytest
 from conftest import SGLANG_ALL
+from packaging.version import Version
 
 ROPE_FIXED_FROM = "0.5.11"  # sglang #23648
+ROPE_IMPORT_INSIDE = ("0.5.8", "0.5.9")  # the failed FlashInfer import breaks before the warning
 
 
 def expected(version: str) -> dict:
-    from packaging.version import Version
-
-    rope_fixed = Version(version) >= Version(ROPE_FIXED_FROM)
+    rope_fixed = Version(version) >= Version(ROPE_FIXED_FROM) or version in ROPE_IMPORT_INSIDE
     return {
         "sglang-platform-checks": "applied",  # the classmethod+lru_cache checks exist in every release
         "sglang-rope-warning": "not needed" if rope_fixed else "applied",
         "sglang-norm-fallback-warnings": "applied",  # no upstream fix
         "sglang-flux2-aiter": "not needed",  # this machine is not ROCm
+        "sglang-jit-kernel-ops": "applied",  # the in-place QK-norm up to 0.5.21, the timestep embedding from 0.5.9
     }
 
 
@@ -24,5 +25,13 @@ def test_verdicts(probe, version):
     assert got == expected(version), {n: r["reason"] for n, r in result.items()}
     assert all(r["version"] == version for r in result.values())
     assert all(r["reason"] for r in result.values())  # a verdict always says why
-    if expected(version)["sglang-rope-warning"] == "not needed":
+    if version in ROPE_IMPORT_INSIDE:
+        assert "flashinfer.rope inside the function" in result["sglang-rope-warning"]["reason"]
+    elif expected(version)["sglang-rope-warning"] == "not needed":
         assert "fixed upstream" in result["sglang-rope-warning"]["reason"]
+    # which JIT kernels are opaque: 0.5.8 takes the timestep embedding from sgl_kernel (a torch
+    # op), 0.5.23 wraps the in-place QK-norm as a torch op itself
+    kernels, v = result["sglang-jit-kernel-ops"]["reason"], Version(version)
+    assert ("-> fluxfix::sglang_timestep_embedding" in kernels) == (v >= Version("0.5.9")), kernels
+    assert ("-> fluxfix::sglang_fused_inplace_qknorm" in kernels) == (v < Version("0.5.23")), kernels
+

@@ -8,7 +8,9 @@ WARN_BREAK = "_warnings.warn"  # dynamo's reason for the break
 def at_warning(site):
     """The break site (file:line: code) is a warnings.warn call."""
     return site is not None and "warnings.warn(" in site
-ROPE_DEFECT = ["0.5.8", "0.5.9", "0.5.10", "0.5.10.post1"]
+
+
+ROPE_DEFECT = ["0.5.10", "0.5.10.post1"]
 NORM_DEFECT = ["0.5.8", "0.5.10", "0.5.17", "0.5.23"]
 
 
@@ -22,6 +24,16 @@ def test_rope_warning_no_longer_breaks_the_graph(probe, version):
     assert not at_warning(result["patched_site"]), result["patched_site"]
     assert result["warned_while_compiling"] == 1
     assert result["status"]["sglang-rope-warning"] == "applied"
+
+
+@pytest.mark.parametrize("version", ["0.5.8", "0.5.9"])
+def test_rope_helper_breaks_at_its_import_first_in_early_releases(probe, version):
+    # There the first break is the failed in-function FlashInfer import, the warning is never
+    # traced, and the patch steps aside saying so.
+    result = probe(version, "rope_warning")
+    assert "Import failure" in result["unpatched_error"]
+    assert "from flashinfer.rope import" in result["unpatched_site"]
+    assert result["status"]["sglang-rope-warning"] == "not needed"
 
 
 @pytest.mark.parametrize("version", NORM_DEFECT)
