@@ -23,6 +23,12 @@ def _status(args) -> int:
     return 0
 
 
+def _doctor(args) -> int:
+    from fluxfix import doctor
+
+    return doctor.run(args.host, args.model, args.layers, args.device, args.dtype, args.json)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fluxfix", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what each patch does")
@@ -31,6 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument("--no-import", action="store_true", help="do not import host modules; report what is imported now")
     status.set_defaults(run=_status)
+    doctor = commands.add_parser(
+        "doctor", help="every graph break of a real host model, with and without fluxfix, and which patch removes it",
+        description="Builds a real host model from its real configuration class with random weights (or, where that "
+        "cannot be built on this machine, the host's real components), compiles it with and without fluxfix and lists "
+        "every graph break. Exit status 1 when breaks remain that no fluxfix patch removes.")
+    doctor.add_argument("--host", choices=["sglang", "diffusers"], default="sglang")
+    doctor.add_argument("--model", default="flux", help="sglang: flux, components; diffusers: flux (default flux)")
+    doctor.add_argument("--layers", type=int, default=1, help="double and single blocks each, at full width (default 1)")
+    doctor.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    doctor.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    doctor.add_argument("--json", metavar="PATH", help="also write the results as JSON (- for stdout)")
+    doctor.set_defaults(run=_doctor)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     return args.run(args)

@@ -27,6 +27,7 @@ class KernelOp:
     """One opaque kernel entry point, declared in a few lines.
 
     attr:   the name the calling module binds the kernel function to
+    function: the kernel function's own name (where it is defined)
     op:     the custom op's name (in the `fluxfix` namespace)
     schema: the op's schema; its argument names must be the function's parameter names, and
             `Tensor(a!)` marks what the kernel writes in place
@@ -35,6 +36,7 @@ class KernelOp:
     """
 
     attr: str
+    function: str
     op: str
     schema: str
     fake: Callable
@@ -185,6 +187,12 @@ class KernelOps:
         if not sites:
             raise StepAside(Verdict.NOT_NEEDED, "; ".join(notes) or f"nothing declared for {module.__name__}")
         return sites
+
+    def explains(self, brk) -> bool:
+        """The break is in the kernel function, or below it (loading its JIT module)."""
+        specs = [spec for specs in self.kernels.values() for spec in specs]
+        inside = any(frame.endswith(f" in {spec.function}") for frame in brk.stack for spec in specs)
+        return inside or any(f".{spec.kernel_call}(" in brk.code for spec in specs)
 
     def apply(self, module, sites):
         undos = [route_through_op(func, spec) for func, spec in sites.values()]

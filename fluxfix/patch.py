@@ -47,6 +47,11 @@ class Patch:
     def apply(self, module: Any, sites: Any) -> Callable[[], None]:
         raise NotImplementedError
 
+    def explains(self, brk: Any) -> bool:
+        """Whether a graph break (fluxfix.breaks.Break: reason, file, line, code) is the defect
+        this patch removes; `fluxfix doctor` uses it to name the patch for each break."""
+        return False
+
 
 @dataclass
 class Outcome:

@@ -141,6 +141,10 @@ class WarningSites:
             raise StepAside(Verdict.NOT_NEEDED, f"no warnings.warn left in {where} (fixed upstream)")
         return sites
 
+    def explains(self, brk) -> bool:
+        in_target = any(brk.file.endswith((t.replace(".", "/") + ".py", t.replace(".", "/") + "/__init__.py")) for t in self.targets)
+        return in_target and "warnings.warn(" in brk.code
+
     def apply(self, module, sites):
         undos = [reroute(func) for func in sites.values()]
         return lambda: [undo() for undo in reversed(undos)]

@@ -20,6 +20,7 @@ def timestep_embedding_fake(t, dim, *flags, **named):  # the op drops arguments 
 
 TIMESTEP_EMBEDDING = KernelOp(
     attr="timestep_embedding_cuda",
+    function="timestep_embedding",
     op="sglang_timestep_embedding",
     schema="(Tensor t, SymInt dim, bool flip_sin_to_cos=False, float downscale_freq_shift=0.0, float scale=1.0, "
     "int max_period=10000, ScalarType dtype=float32) -> Tensor",
@@ -29,6 +30,7 @@ TIMESTEP_EMBEDDING = KernelOp(
 
 INPLACE_QKNORM = KernelOp(
     attr="fused_inplace_qknorm",
+    function="fused_inplace_qknorm",
     op="sglang_fused_inplace_qknorm",
     schema="(Tensor(a!) q, Tensor(b!) k, Tensor q_weight, Tensor k_weight, float eps=1e-06, *, SymInt head_dim=0) -> ()",
     fake=lambda q, k, q_weight, k_weight, eps=1e-6, *, head_dim=0: None,  # writes q and k in place

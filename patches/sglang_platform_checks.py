@@ -4,6 +4,8 @@
 over functools.lru_cache; called in compiled forward code they make dynamo abandon the whole frame
 (sglang 0.5.9-0.5.10.post1: every linear layer; up to 0.5.23: Wan DiT, Wan and Qwen-Image VAEs, ...).
 """
+import re
+
 from fluxfix import Patch, StepAside, Verdict, hookimpl
 from fluxfix.fold import cached_classmethods, fold
 
@@ -27,6 +29,10 @@ class PlatformChecks(Patch):
                 raise StepAside(Verdict.TARGET_CHANGED, f"{module.__name__}.Platform.is_amp_supported is gone")
             raise StepAside(Verdict.NOT_NEEDED, "Platform checks are no longer classmethods over lru_cache (fixed upstream)")
         raise StepAside(Verdict.NOT_NEEDED, f"no classmethod+lru_cache checks defined in {module.__name__}")
+
+    def explains(self, brk) -> bool:
+        # the break sits on the call site: `current_platform.is_amp_supported()` and the like
+        return "platform" in brk.code and re.search(r"\.(is|has)_\w+\(", brk.code) is not None
 
     def apply(self, module, sites):
         undos = [fold(cls, attr, original) for cls, attr, original in sites.values()]

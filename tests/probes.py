@@ -341,7 +341,9 @@ def jit_kernels() -> dict:
 
     with gpu_driver_stand_in():
         from sglang.multimodal_gen.runtime.layers import layernorm, visual_embedding
-    is_registered_op = lambda f: not isinstance(f, types.FunctionType)  # noqa: E731 (importing fluxfix would activate it)
+
+    def is_registered_op(f):  # not a plain function whose own code calls the JIT module (0.5.23 wraps it as an op)
+        return not (isinstance(f, types.FunctionType) and any(n.startswith("_jit_") for n in f.__code__.co_names))
 
     meta = {"device": "meta"}
     timestep = visual_embedding.timestep_embedding_cuda
@@ -395,6 +397,36 @@ def jit_kernels() -> dict:
     out["reverted_code"] = timestep.__code__ is originals["timestep"] and (qknorm is None or qknorm.__code__ is originals["qknorm"] if "qknorm" in cases else True)
     out["reverted_breaks"] = fullgraph_error(*cases["timestep"]) is not None
     return out
+
+
+def _rank(rank: int, world: int, port: str, queue) -> None:
+    import os
+
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    reports = [None] * world
+    dist.all_gather_object(reports, {"rank": rank, **autoload()})
+    if rank == 0:
+        queue.put(reports)
+    dist.destroy_process_group()
+
+
+def distributed_ranks() -> dict:
+    """A real torch.distributed job (gloo, 2 ranks, spawned as launchers do): each rank reports
+    whether fluxfix reached it and whether the host's platform check compiles there."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    mp.start_processes(_rank, args=(2, port, queue), nprocs=2, start_method="spawn", join=True)
+    return {"ranks": queue.get(timeout=60)}
 
 
 def main() -> None:

@@ -40,6 +40,14 @@ def test_autoload_reaches_a_spawned_worker(probe):
     assert result["amp_error"] is None
 
 
+def test_every_rank_of_a_distributed_job_is_patched(probe):
+    result = probe("0.5.10", "distributed_ranks", env={"FLUXFIX": "1"})
+    assert [r["rank"] for r in result["ranks"]] == [0, 1]
+    for rank in result["ranks"]:
+        assert rank["fluxfix_loaded"] is True
+        assert rank["amp_error"] is None
+
+
 def test_no_opt_in_no_patch_in_worker(probe):
     result = probe("0.5.10", "spawned_worker")
     assert result["fluxfix_loaded"] is False

@@ -1,0 +1,166 @@
+"""`fluxfix doctor`: every graph break of a real host model (or, where the model cannot be built on
+this machine, of the host's real components), with and without fluxfix, each with dynamo's reason,
+its place in the host's code, and the fluxfix patch that removes it."""
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+
+from fluxfix.breaks import Break, CompileReport, compile_report
+
+HOSTS = {"sglang": "fluxfix.doctor_sglang", "diffusers": "fluxfix.doctor_diffusers"}
+NO_PATCH = "no patch yet"
+GPU_ONLY = "n/a: GPU-only code traced on a machine without a GPU"
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Row:
+    """One break site of one case: how often it broke without and with fluxfix, and why."""
+
+    where: str
+    code: str
+    reason: str
+    before: int
+    after: int
+    frame_abandoned: bool
+    fixed_by: str  # patch names, NO_PATCH, or a patch that would remove it and why it did not
+
+    def as_dict(self) -> dict:
+        return dict(vars(self))
+
+
+@dataclass
+class Outcome:
+    name: str
+    what: str
+    before: CompileReport
+    after: CompileReport
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def unremoved(self) -> list[Row]:
+        return [r for r in self.rows if r.after and not r.fixed_by.startswith(("removed", "n/a"))]
+
+
+def _progress(start: float, text: str) -> None:
+    print(f"[doctor +{time.time() - start:5.1f}s] {text}", file=sys.stderr, flush=True)
+
+
+def _explaining(brk: Break, patches) -> list:
+    return [p for p in patches if p.explains(brk)]
+
+
+def gpu_only(brk: Break) -> bool:
+    """Triton kernels and their launchers: on a machine without a GPU they break (or fail) where a
+    GPU machine compiles them, so they say nothing about the host's code."""
+    return brk.file.startswith("triton/") or "/triton/" in brk.file
+
+
+def compare(name: str, what: str, before: CompileReport, after: CompileReport, patches, records, has_gpu=True) -> Outcome:
+    key = lambda b: (b.where, b.reason)  # noqa: E731
+    after_by = {key(b): b for b in after.sites}
+    outcome = Outcome(name, what, before, after)
+    for brk in before.sites + [b for b in after.sites if key(b) not in {key(x) for x in before.sites}]:
+        later = after_by.get(key(brk))
+        count_after = later.count if later else 0
+        was = brk.count if brk in before.sites else 0
+        fixers = _explaining(brk, patches)
+        if count_after == 0:
+            fixed_by = "removed by " + (", ".join(p.name for p in fixers) if fixers else "fluxfix")
+        elif not has_gpu and gpu_only(brk):
+            fixed_by = GPU_ONLY
+        elif fixers:
+            fixed_by = "; ".join(f"{p.name}: {records[p.name].verdict.value} ({records[p.name].reason[:80]})" for p in fixers)
+        else:
+            fixed_by = NO_PATCH
+        outcome.rows.append(Row(brk.where, brk.code, brk.reason, was, count_after, brk.frame_abandoned, fixed_by))
+    return outcome
+
+
+def run(host: str, model: str, layers: int, device: str, dtype_name: str, json_path: str | None) -> int:
+    start = time.time()
+    import torch
+
+    import fluxfix
+    from fluxfix.engine import ENGINE, host_version
+
+    version = host_version(host)
+    if version is None:
+        print(f"fluxfix doctor: {host} is not installed in this environment; install the release you run "
+              f"(e.g. pip install {host}==<version>) and run doctor again", file=sys.stderr)
+        return 2
+    dtype = getattr(torch, dtype_name)
+    builder = importlib.import_module(HOSTS[host])
+    if model not in builder.MODELS:
+        print(f"fluxfix doctor: unknown model {model!r} for {host}; choose one of: {', '.join(builder.MODELS)}", file=sys.stderr)
+        return 2
+    _progress(start, f"building {host} {version} {model} on {device} ({dtype_name})")
+    cases, notes = builder.cases(model, layers, device, dtype)
+    patches = list(ENGINE.load_patches().values())
+    outcomes = []
+    for case in cases:
+        fluxfix.revert()
+        _progress(start, f"{case.name}: one eager run (hosts build some modules lazily on the first call)")
+        try:
+            case.fn()
+        except Exception as exc:  # e.g. a GPU kernel on a CPU machine: compiling still shows the breaks before it
+            notes.append(f"{case.name}: eager run stopped here ({type(exc).__name__})")
+        _progress(start, f"{case.name}: compiling without fluxfix")
+        before = compile_report(case.fn)
+        fluxfix.activate()
+        _progress(start, f"{case.name}: compiling with fluxfix")
+        after = compile_report(case.fn)
+        records = {r.name: r for r in fluxfix.status()}
+        outcomes.append(compare(case.name, case.what, before, after, patches, records, torch.cuda.is_available()))
+    _progress(start, "done")
+    header = {"schema_version": SCHEMA_VERSION, "host": host, "host_version": version, "model": model, "layers": layers,
+              "device": device, "dtype": dtype_name, "torch": torch.__version__, "notes": notes}
+    print_table(header, outcomes)
+    if json_path:
+        data = dict(header, cases=[{"name": o.name, "what": o.what, "without": o.before.as_dict(), "with": o.after.as_dict(),
+                                    "breaks": [r.as_dict() for r in o.rows]} for o in outcomes],
+                    unremoved=sum(len(o.unremoved) for o in outcomes))
+        with (sys.stdout if json_path == "-" else open(json_path, "w")) as out:
+            json.dump(data, out, indent=2)
+            out.write("\n")
+    return 1 if any(o.unremoved for o in outcomes) else 0
+
+
+def _table(rows: list[tuple]) -> list[str]:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]
+    return ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) + "  " + str(r[-1]) for r in rows]
+
+
+def print_table(header: dict, outcomes: list[Outcome]) -> None:
+    print(f"fluxfix doctor: {header['host']} {header['host_version']}, {header['model']}, torch {header['torch']}, "
+          f"{header['device']}, {header['dtype']}")
+    for note in header["notes"]:
+        print(f"  note: {note}")
+    print()
+    rows = [("case", "graphs", "breaks", "abandoned frames", "stopped (without / with)")]
+    for o in outcomes:
+        b, a = o.before, o.after
+        rows.append((o.name, f"{b.graphs} -> {a.graphs}", f"{sum(b.breaks.values())} -> {sum(a.breaks.values())}",
+                     f"{b.frames_abandoned} -> {a.frames_abandoned}",
+                     " / ".join(e or "-" for e in (b.error, a.error)) if (b.error or a.error) else ""))
+    print("\n".join(_table(rows)))
+    print("\n(each count: without fluxfix -> with fluxfix)\n")
+    sites = [("case", "where", "breaks", "reason", "fixed by")]
+    code = {}
+    for o in outcomes:
+        for r in o.rows:
+            sites.append((o.name, r.where, f"{r.before} -> {r.after}", r.reason[:70] + (" [frame abandoned]" if r.frame_abandoned else ""), r.fixed_by))
+            code[len(sites) - 1] = r.code
+    if len(sites) == 1:
+        print("no graph breaks")
+        return
+    for i, line in enumerate(_table(sites)):
+        print(line)
+        if i in code and code[i]:
+            print(f"{'':4}{code[i][:110]}")
+    left = sum(len(o.unremoved) for o in outcomes)
+    print(f"\n{left} break site(s) remain that no fluxfix patch removes" if left else "\nevery break found is removed by fluxfix")

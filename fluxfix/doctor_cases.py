@@ -1,0 +1,12 @@
+"""One thing `fluxfix doctor` compiles: a host model's step or one of the host's components."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass
+class Case:
+    name: str  # e.g. "FLUX.1 transformer"
+    what: str  # which host code, in words
+    fn: Callable[[], object]  # runs it once, inputs included

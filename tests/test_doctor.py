@@ -1,0 +1,68 @@
+"""fluxfix doctor on real sglang and diffusers releases on CPU: the known breaks before, the patch
+that removes each, none left after; its JSON validates against the documented schema."""
+import json
+import subprocess
+import sys
+from importlib.resources import files
+
+import jsonschema
+import pytest
+
+from conftest import clean_env
+from hostenv import host_env
+
+SCHEMA = json.loads(files("fluxfix").joinpath("doctor_schema.json").read_text())
+
+
+def doctor(tmp_path, version, *args, **env):
+    out = tmp_path / "doctor.json"
+    base = {k: v for k, v in host_env("sglang", version).items() if not k.startswith(("FLUXFIX", "SGLANG_PLUGINS"))}
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-m", "fluxfix.cli", "doctor", "--json", str(out), *args],
+                          env={**base, **env}, capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert out.exists(), proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    jsonschema.validate(data, SCHEMA)
+    return proc, data
+
+
+def rows(data, case):
+    (found,) = [c for c in data["cases"] if c["name"] == case]
+    return found
+
+
+def test_components_on_0_5_10_known_breaks_removed(tmp_path):
+    proc, data = doctor(tmp_path, "0.5.10")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert any("cannot be built on this machine" in n for n in data["notes"])  # it says it fell back
+    linear = rows(data, "linear layer")
+    assert linear["without"]["frames_abandoned"] >= 1 and linear["with"]["graphs"] == 1
+    (site,) = [b for b in linear["breaks"] if b["where"].endswith("layers/linear.py:159")]
+    assert "is_amp_supported" in site["code"] and site["before"] >= 1 and site["after"] == 0
+    assert site["fixed_by"] == "removed by sglang-platform-checks"
+    for kernel in ("timestep embedding kernel", "in-place QK-norm kernel"):
+        case = rows(data, kernel)
+        assert case["without"]["breaks"] > 0 and case["with"]["breaks"] == 0 and case["with"]["error"] is None
+        assert {b["fixed_by"] for b in case["breaks"]} == {"removed by sglang-jit-kernel-ops"}
+    norm = rows(data, "fused norm")
+    assert any(b["fixed_by"] == "removed by sglang-norm-fallback-warnings" and "warnings.warn(" in b["code"] for b in norm["breaks"])
+    assert data["unremoved"] == 0
+    assert "removed by sglang-platform-checks" in proc.stdout  # the human table says the same
+
+
+def test_a_disabled_patch_leaves_its_break_and_fails_the_exit_status(tmp_path):
+    proc, data = doctor(tmp_path, "0.5.10", "--model", "components", FLUXFIX_DISABLE="sglang-platform-checks")
+    assert proc.returncode == 1
+    (site,) = [b for b in rows(data, "linear layer")["breaks"] if b["where"].endswith("layers/linear.py:159")]
+    assert site["after"] >= 1 and site["fixed_by"].startswith("sglang-platform-checks: disabled")
+    assert data["unremoved"] >= 1
+
+
+@pytest.mark.parametrize("host", ["sglang", "diffusers"])
+def test_full_width_flux_transformer_on_0_5_23_compiles_whole_on_cpu(tmp_path, host):
+    # sglang 0.5.23 builds its FLUX.1 transformer on CPU (0.5.10's CPU platform cannot); on CPU its
+    # GPU paths (JIT kernels, Triton) are not taken, so the CPU graph has no breaks to begin with.
+    proc, data = doctor(tmp_path, "0.5.23", "--host", host)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (case,) = data["cases"]
+    assert case["name"] == "FLUX.1 transformer" and "full width" in case["what"]
+    assert case["without"]["graphs"] == case["with"]["graphs"] == 1 and case["with"]["breaks"] == 0
