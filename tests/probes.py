@@ -82,6 +82,8 @@ def _amp_case():
 def platform(order: str = "after") -> dict:
     """Compile the real linear path and a real platform-check call, with fluxfix activated
     before the host's imports or after them; then revert."""
+    import torch
+
     if order == "before":
         import fluxfix  # noqa: F401
     from sglang.multimodal_gen.runtime.platforms import interface
@@ -98,6 +100,8 @@ def platform(order: str = "after") -> dict:
     original = getattr(entry.__func__, "__fluxfix_original__", entry)
     out["patched"] = {"linear_error": fullgraph_error(linear, x), "amp_error": fullgraph_error(amp, y)}
     patched_eager = linear(x), amp(y)
+    torch._dynamo.reset()
+    out["compiled_close"] = bool(torch.allclose(torch.compile(linear, fullgraph=True)(x), patched_eager[0], rtol=1e-5, atol=1e-5))
     out["status"] = {r.name: r.verdict.value for r in fluxfix.status()}
     fluxfix.revert()
     out["reverted_identity"] = vars(interface.Platform)["is_amp_supported"] is original
