@@ -414,6 +414,7 @@ def _rank(rank: int, world: int, port: str, queue) -> None:
     dist.all_gather_object(reports, {"rank": rank, **autoload()})
     if rank == 0:
         queue.put(reports)
+    dist.barrier()  # no rank tears gloo down while another still talks to it
     dist.destroy_process_group()
 
 
