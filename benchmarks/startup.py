@@ -2,7 +2,8 @@
 
 Builds two throwaway venvs from this interpreter, one with fluxfix installed (its auto-load file
 included) and one without, then times interpreter start-up alternately in both, and
-`import fluxfix` with no host imported. Usage: python benchmarks/startup.py [--runs N]
+`import fluxfix` with no host imported.
+Usage: python benchmarks/startup.py [--runs N] [--with-torch PYTHON]
 """
 from __future__ import annotations
 
@@ -40,9 +41,20 @@ def import_time_us(python: Path, env: dict) -> int:
     return int(rows[-1][1])
 
 
+def in_process_ms(python: str, prelude: str, runs: int) -> list[float]:
+    """`import fluxfix` timed inside a fresh process after `prelude` (what a real script has
+    imported already: torch, a host), one process per run."""
+    code = f"{prelude}\nimport time\nt = time.perf_counter()\nimport fluxfix\nprint((time.perf_counter() - t) * 1e3)"
+    env = {"PATH": "/usr/bin:/bin", "PYTHONWARNINGS": "ignore"}
+    return [float(subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()[-1])
+            for _ in range(runs)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--with-torch", metavar="PYTHON", help="an interpreter with torch and fluxfix installed: also time "
+                        "`import fluxfix` after `import torch` (what a diffusion script has imported already)")
     args = parser.parse_args()
     env = {"PATH": "/usr/bin:/bin"}  # FLUXFIX unset
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,6 +77,9 @@ def main() -> None:
     on, off = (statistics.median(times[k]) for k in list(cases)[:2])
     print(f"\nauto-load when off: {on - off:+.2f} ms (median difference)")
     print(f"import fluxfix, -X importtime cumulative: median {statistics.median(imports) / 1000:.1f} ms over 10 runs")
+    if args.with_torch:
+        after_torch = in_process_ms(args.with_torch, "import torch", 10)
+        print(f"import fluxfix after import torch (in-process): median {statistics.median(after_torch):.1f} ms over 10 runs")
 
 
 if __name__ == "__main__":
