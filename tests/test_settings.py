@@ -60,3 +60,14 @@ def test_strict_flag_is_read():
     assert settings.read({"FLUXFIX": "0"}).enabled is False
     assert settings.read({}).enabled is True  # `import fluxfix` is itself the opt-in
     assert settings.read({"FLUXFIX": "a, b"}).only == {"a", "b"}
+
+
+def test_no_variable_can_make_fluxfix_import_a_module(tmp_path):
+    # A module on the path that leaves a mark when imported, named in every variable fluxfix reads.
+    (tmp_path / "planted.py").write_text(f"open({str(tmp_path / 'imported')!r}, 'w').close()\n")
+    for value in ("planted", "planted:fluxfix_patches", "fluxfix.patches.planted", "../planted"):
+        env = clean_env(PYTHONPATH=str(tmp_path), FLUXFIX=value, FLUXFIX_DISABLE=value, FLUXFIX_STRICT=value)
+        proc = subprocess.run([sys.executable, "-c", "import fluxfix"], env=env, capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert not (tmp_path / "imported").exists(), value
+        assert "unknown patch" in proc.stderr and "valid names" in proc.stderr
