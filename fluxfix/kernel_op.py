@@ -33,6 +33,9 @@ class KernelOp:
             `Tensor(a!)` marks what the kernel writes in place
     fake:   shapes and dtypes of the result from the inputs (None for in-place kernels)
     kernel_call: the method the function calls on its JIT-loaded module (the opaque call)
+    direct_when_given: optional parameters (e.g. `out`) that, when a caller passes them, send the
+            call to the host's original code instead: an op may not return a tensor it was given,
+            so the op is only ever reached with them left at None
     """
 
     attr: str
@@ -41,6 +44,7 @@ class KernelOp:
     schema: str
     fake: Callable
     kernel_call: str
+    direct_when_given: tuple[str, ...] = ()
 
     def arg_names(self) -> list[str]:
         inside = self.schema[self.schema.index("(") + 1 : self.schema.rindex(") ->")]
@@ -126,12 +130,14 @@ def _register(spec: KernelOp, impl: Callable):
         return _ops[spec.op]
 
 
-def _trampoline_code(func: types.FunctionType, global_name: str) -> types.CodeType:
-    """Code with exactly `func`'s parameters that passes them on to the op bound to `global_name`."""
+def _trampoline_code(func: types.FunctionType, spec: KernelOp, op_name: str, original_name: str) -> types.CodeType:
+    """Code with exactly `func`'s parameters that passes them on to the op bound to `op_name`
+    (or, where a `direct_when_given` parameter is set, to the original bound to `original_name`)."""
     params = list(inspect.signature(func).parameters.values())
     plain = [p.replace(default=inspect.Parameter.empty, annotation=inspect.Parameter.empty) for p in params]
     call = ", ".join(p.name if p.kind is p.POSITIONAL_OR_KEYWORD else f"{p.name}={p.name}" for p in params)
-    source = f"def {func.__name__}{inspect.Signature(plain)}:\n    return {global_name}({call})\n"
+    body = "".join(f"    if {name} is not None:\n        return {original_name}({call})\n" for name in spec.direct_when_given)
+    source = f"def {func.__name__}{inspect.Signature(plain)}:\n{body}    return {op_name}({call})\n"
     namespace: dict = {}
     exec(compile(source, func.__code__.co_filename, "exec"), namespace)
     code = namespace[func.__name__].__code__
@@ -141,15 +147,16 @@ def _trampoline_code(func: types.FunctionType, global_name: str) -> types.CodeTy
 
 def route_through_op(func: types.FunctionType, spec: KernelOp) -> Callable[[], None]:
     """Make `func` call the custom op for `spec` (in place); return the undo."""
-    op, _ = _register(spec, _original_as_function(func))
-    global_name = f"_fluxfix_op_{spec.op}"
-    original = func.__code__
-    func.__globals__[global_name] = op._opoverload
-    func.__code__ = _trampoline_code(func, global_name)
+    op, original = _register(spec, _original_as_function(func))
+    names = {f"_fluxfix_op_{spec.op}": op._opoverload, f"_fluxfix_original_{spec.op}": original}
+    code = func.__code__
+    func.__globals__.update(names)
+    func.__code__ = _trampoline_code(func, spec, *names)
 
     def undo():
-        func.__code__ = original
-        func.__globals__.pop(global_name, None)
+        func.__code__ = code
+        for name in names:
+            func.__globals__.pop(name, None)
 
     return undo
 

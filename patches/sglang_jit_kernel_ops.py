@@ -1,7 +1,7 @@
 """sglang's tvm-ffi JIT kernels, made compile-safe as torch custom ops.
 
-The CUDA timestep embedding (every DiT's time embedder on NVIDIA) and the in-place QK-norm (the
-QK-norm/RoPE fallback path, the one AMD takes) call `module.<kernel>(...)` on a tvm-ffi module.
+The CUDA timestep embedding (every DiT's time embedder on NVIDIA), the in-place QK-norm (the
+QK-norm/RoPE fallback path, the one AMD takes) and, from 0.5.23, the RMSNorm kernel `rmsnorm_hf` call `module.<kernel>(...)` on a tvm-ffi module.
 Dynamo cannot trace that call, so FLUX never compiles into one graph, in any release. sglang wraps
 some of its kernels as torch ops already (the fused QK-norm+RoPE; the in-place QK-norm from
 0.5.23 on); this patch does the same for those it left out, and steps aside where it did.
@@ -38,13 +38,24 @@ INPLACE_QKNORM = KernelOp(
 )
 
 
+RMSNORM_HF = KernelOp(  # 0.5.23+: RMSNorm.forward_cuda of models that cast before the weight multiply
+    attr="rmsnorm_hf",
+    function="rmsnorm_hf",
+    op="sglang_rmsnorm_hf",
+    schema="(Tensor input, Tensor weight, float eps=1e-06, Tensor? out=None) -> Tensor",
+    fake=lambda input, weight, eps=1e-6, out=None: input.new_empty(input.shape),  # the host's empty_like(input)
+    kernel_call="rmsnorm_hf",
+    direct_when_given=("out",),  # the kernel would return the `out` it was given: callers that pass it run as before
+)
+
+
 class JitKernelOps(KernelOps, Patch):
     name = "sglang-jit-kernel-ops"
     summary = "tvm-ffi JIT kernels (timestep embedding, in-place QK-norm) called through torch custom ops"
     host = "sglang"
     kernels = {
         f"{LAYERS}.visual_embedding": (TIMESTEP_EMBEDDING,),
-        f"{LAYERS}.layernorm": (INPLACE_QKNORM,),
+        f"{LAYERS}.layernorm": (INPLACE_QKNORM, RMSNORM_HF),
     }
     targets = tuple(kernels)
     upstream = "none (sglang wraps other kernels this way, e.g. fused QK-norm+RoPE)"

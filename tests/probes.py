@@ -356,11 +356,22 @@ def jit_kernels() -> dict:
     if qknorm is not None and not is_registered_op(qknorm):
         w = torch.ones(128, **meta)
         cases["qknorm"] = (lambda q, k: qknorm(q, k, w, w, 1e-6, head_dim=128), torch.randn(1, 8, 4, 128, **meta), torch.randn(1, 8, 4, 128, **meta))
+    rmsnorm = getattr(layernorm, "rmsnorm_hf", None)  # 0.5.23+
+    if rmsnorm is not None:
+        x2d, weight = torch.randn(6, 256, dtype=torch.bfloat16, **meta), torch.ones(256, dtype=torch.bfloat16, **meta)
+        cases["rmsnorm"] = (lambda x: rmsnorm(x, weight, 1e-6), x2d)
     out = {"qknorm_is_op": qknorm is not None and is_registered_op(qknorm), "unpatched": {}, "patched": {}}
     originals = {"timestep": timestep.__code__, "qknorm": getattr(qknorm, "__code__", None)}
     for name, (fn, *args) in cases.items():
         error = fullgraph_error(fn, *args)
         out["unpatched"][name] = {"error": error and error.splitlines()[0], "in_kernel_module": bool(error) and ("jit_kernel" in error or "kernels/ops" in error)}
+    if rmsnorm is not None:  # what the host allocates vs the op's fake, and a caller-given `out` still works
+        restore = _kernel_module_stub(rmsnorm)
+        try:
+            host_rms = rmsnorm(x2d, weight, 1e-6)
+        finally:
+            restore()
+        out["rmsnorm_host"] = [list(host_rms.shape), str(host_rms.dtype)]
     host_shapes = []
     for n, dim, dtype in ((3, 256, torch.float32), (1, 64, torch.bfloat16), (5, 320, torch.float16)):
         restore = _kernel_module_stub(timestep)
@@ -379,6 +390,12 @@ def jit_kernels() -> dict:
         got = torch.compile(lambda t: timestep(t, dim), fullgraph=True, backend="aot_eager")(torch.randn(n, dtype=dtype, **meta))
         fake_shapes.append([list(got.shape), str(got.dtype)])
     out["host_shapes"], out["fake_shapes"] = host_shapes, fake_shapes
+    if rmsnorm is not None:
+        torch._dynamo.reset()
+        got = torch.compile(lambda x: rmsnorm(x, weight, 1e-6), fullgraph=True, backend="aot_eager")(x2d)
+        out["rmsnorm_fake"] = [list(got.shape), str(got.dtype)]
+        given = torch.empty_like(x2d)
+        out["rmsnorm_out_bypasses_op"] = fullgraph_error(lambda x: rmsnorm(x, weight, 1e-6, given), x2d) is not None
     if "qknorm" in cases:
         schema = torch.ops.fluxfix.sglang_fused_inplace_qknorm.default._schema
         out["qknorm_writes"] = [a.name for a in schema.arguments if a.alias_info is not None and a.alias_info.is_write]
