@@ -451,6 +451,26 @@ def distributed_ranks() -> dict:
     return {"ranks": queue.get(timeout=60)}
 
 
+def flux2_aiter(rocm: str = "rocm") -> dict:
+    """Flux 2's attention backend list as its model module defines it, with fluxfix active. With
+    `rocm`, torch reports a HIP version once the host is imported (this CPU machine stands in for
+    a ROCm one: the patch's platform test reads torch.version.hip, nothing after it does)."""
+    import torch
+
+    with gpu_driver_stand_in():
+        import sglang.multimodal_gen.runtime.layers.linear  # noqa: F401  (parents first)
+        from sglang.multimodal_gen.runtime.models.dits import flux_2
+    if rocm == "rocm":  # after the host's imports, which would query a real ROCm device
+        torch.version.hip = "6.4.0"
+    import fluxfix
+
+    model = flux_2.Flux2Transformer2DModel
+    patched = sorted(b.name for b in model._supported_attention_backends)
+    record = {r.name: [r.verdict.value, r.reason] for r in fluxfix.status()}["sglang-flux2-aiter"]
+    fluxfix.revert()
+    return {"patched": patched, "status": record, "reverted": sorted(b.name for b in model._supported_attention_backends)}
+
+
 def main() -> None:
     name, *args = sys.argv[1:]
     warnings.simplefilter("ignore")  # hosts warn a lot at import on CPU; results go to stdout
