@@ -22,13 +22,14 @@ def warp_size_answered():
     if torch.cuda.is_available():
         yield False
         return
-    saved = torch.cuda.current_device, torch.cuda.get_device_properties
+    saved = torch.cuda.current_device, torch.cuda.get_device_properties, torch.get_device_module
     torch.cuda.current_device = lambda: 0
     torch.cuda.get_device_properties = lambda device=None: types.SimpleNamespace(warp_size=32)
+    torch.get_device_module = lambda device=None: torch.cuda  # torch 2.9 answers torch.cpu here
     try:
         yield True
     finally:
-        torch.cuda.current_device, torch.cuda.get_device_properties = saved
+        torch.cuda.current_device, torch.cuda.get_device_properties, torch.get_device_module = saved
 
 
 def cases(model: str, layers: int, device: str, dtype) -> tuple[list[Case], list[str]]:

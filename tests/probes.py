@@ -47,13 +47,14 @@ def gpu_driver_stand_in():
     machine with no GPU, answer that one question (32) during the import. No kernel runs."""
     import torch
 
-    saved = torch.cuda.current_device, torch.cuda.get_device_properties
+    saved = torch.cuda.current_device, torch.cuda.get_device_properties, torch.get_device_module
     torch.cuda.current_device = lambda: 0
     torch.cuda.get_device_properties = lambda device=None: types.SimpleNamespace(warp_size=32)
+    torch.get_device_module = lambda device=None: torch.cuda  # torch 2.9 answers torch.cpu here
     try:
         yield
     finally:
-        torch.cuda.current_device, torch.cuda.get_device_properties = saved
+        torch.cuda.current_device, torch.cuda.get_device_properties, torch.get_device_module = saved
 
 
 def _linear_case():
