@@ -71,7 +71,9 @@ def _model_parallel(device: str) -> None:
                        ("MASTER_PORT", str(29500 + os.getpid() % 1000))):
         os.environ.setdefault(key, value)
     if torch.device(device).type == "cuda":
-        ps.maybe_init_distributed_environment_and_model_parallel(tp_size=1, sp_size=1)
+        init = ps.maybe_init_distributed_environment_and_model_parallel
+        cfg = {"enable_cfg_parallel": False} if "enable_cfg_parallel" in inspect.signature(init).parameters else {}
+        init(tp_size=1, sp_size=1, **cfg)  # the argument exists up to 0.5.1x
     elif not ps.model_parallel_is_initialized():
         ps.init_distributed_environment(world_size=1, rank=0, local_rank=0, backend="gloo")
         ps.initialize_model_parallel(tensor_parallel_degree=1, sequence_parallel_degree=1)
