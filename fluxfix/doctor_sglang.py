@@ -118,7 +118,7 @@ def flux_transformer(layers: int, device: str, dtype) -> Case:
             return model(**inputs)
 
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    return Case("FLUX.1 transformer", f"models/dits/flux.py, {layers}+{layers} blocks at full width, {params:.0f}M params", step)
+    return Case("FLUX.1-dev transformer", f"models/dits/flux.py, {layers}+{layers} blocks at full width, {params:.0f}M params", step)
 
 
 def components(device: str) -> list[Case]:
