@@ -11,7 +11,6 @@ schema declares which inputs the kernel writes in place.
 from __future__ import annotations
 
 import inspect
-import re
 import threading
 import types
 from dataclasses import dataclass
@@ -46,16 +45,16 @@ class KernelOp:
     kernel_call: str
     direct_when_given: tuple[str, ...] = ()
 
+    def _parsed(self):
+        import torch
+
+        return torch._C.parse_schema(f"{NAMESPACE}::{self.op}{self.schema}")  # torch's own schema parser
+
     def arg_names(self) -> list[str]:
-        inside = self.schema[self.schema.index("(") + 1 : self.schema.rindex(") ->")]
-        return [re.split(r"\s*=", a.strip())[0].split()[-1] for a in inside.split(",") if a.strip() and a.strip() != "*"]
+        return [a.name for a in self._parsed().arguments]
 
     def mutated(self) -> list[str]:
-        return [n for n, a in zip(self.arg_names(), self._args()) if "!)" in a]
-
-    def _args(self) -> list[str]:
-        inside = self.schema[self.schema.index("(") + 1 : self.schema.rindex(") ->")]
-        return [a.strip() for a in inside.split(",") if a.strip() and a.strip() != "*"]
+        return [a.name for a in self._parsed().arguments if a.alias_info is not None and a.alias_info.is_write]
 
 
 def is_registered_op(obj) -> bool:
