@@ -3,33 +3,13 @@ weights, reduced depth at full width) where it builds on this machine, else its 
 that do import (linear layer, platform check, RoPE helper, fused norm, JIT kernels)."""
 from __future__ import annotations
 
-import contextlib
 import inspect
 import os
-import types
 
+from fluxfix.device_query import warp_size_answered
 from fluxfix.doctor_cases import Case
 
 MODELS = ("flux", "components")
-
-
-@contextlib.contextmanager
-def warp_size_answered():
-    """sglang's Triton modules ask the CUDA driver for the warp size at import time. With no GPU,
-    answer that one question (32) while importing; nothing else is stood in and no kernel runs."""
-    import torch
-
-    if torch.cuda.is_available():
-        yield False
-        return
-    saved = torch.cuda.current_device, torch.cuda.get_device_properties, torch.get_device_module
-    torch.cuda.current_device = lambda: 0
-    torch.cuda.get_device_properties = lambda device=None: types.SimpleNamespace(warp_size=32)
-    torch.get_device_module = lambda device=None: torch.cuda  # torch 2.9 answers torch.cpu here
-    try:
-        yield True
-    finally:
-        torch.cuda.current_device, torch.cuda.get_device_properties, torch.get_device_module = saved
 
 
 def cases(model: str, layers: int, device: str, dtype) -> tuple[list[Case], list[str]]:

@@ -138,22 +138,23 @@ class Engine:
                   if self.why_off(patch) is None and host_version(patch.host) is not None for target in patch.targets]
         failed = []
         for patch, target in wanted:
-            error = self._try_import(target)
+            error = self._try_import(patch, target)
             if error:
                 failed.append((patch, target))
         # A host module can fail alone on a circular import and load fine once its siblings did.
         for patch, target in failed:
-            error = self._try_import(target)
+            error = self._try_import(patch, target)
             if error:
                 with self._lock:
                     self.outcomes.setdefault(patch.name, {}).setdefault(
                         target, Outcome(target, Verdict.WAITING, f"cannot import here: {error}"))
 
     @staticmethod
-    def _try_import(target: str) -> str | None:
+    def _try_import(patch: Patch, target: str) -> str | None:
         try:
             if importlib.util.find_spec(target) is not None:
-                importlib.import_module(target)
+                with patch.import_context():
+                    importlib.import_module(target)
         except Exception as exc:  # e.g. a model module that needs a GPU to import
             return f"{type(exc).__name__}: {str(exc).splitlines()[0][:100]}"
         return None

@@ -1,6 +1,7 @@
 """What a patch is: a declaration plus two small functions, inspect and apply."""
 from __future__ import annotations
 
+import contextlib
 import enum
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -46,6 +47,11 @@ class Patch:
 
     def apply(self, module: Any, sites: Any) -> Callable[[], None]:
         raise NotImplementedError
+
+    def import_context(self):
+        """The context in which `fluxfix status` imports this patch's targets (e.g. answering a
+        host's import-time device query on a machine without that device). Default: none."""
+        return contextlib.nullcontext()
 
     def explains(self, brk: Any) -> bool:
         """Whether a graph break (fluxfix.breaks.Break: reason, file, line, code) is the defect

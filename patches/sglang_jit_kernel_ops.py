@@ -7,6 +7,7 @@ some of its kernels as torch ops already (the fused QK-norm+RoPE; the in-place Q
 0.5.23 on); this patch does the same for those it left out, and steps aside where it did.
 """
 from fluxfix import Patch, hookimpl
+from fluxfix.device_query import warp_size_answered
 from fluxfix.kernel_op import KernelOp, KernelOps
 
 LAYERS = "sglang.multimodal_gen.runtime.layers"
@@ -53,6 +54,7 @@ class JitKernelOps(KernelOps, Patch):
     name = "sglang-jit-kernel-ops"
     summary = "tvm-ffi JIT kernels (timestep embedding, in-place QK-norm) called through torch custom ops"
     host = "sglang"
+    import_context = staticmethod(warp_size_answered)  # for `fluxfix status` on a machine without a GPU
     kernels = {
         f"{LAYERS}.visual_embedding": (TIMESTEP_EMBEDDING,),
         f"{LAYERS}.layernorm": (INPLACE_QKNORM, RMSNORM_HF),

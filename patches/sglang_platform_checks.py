@@ -7,6 +7,7 @@ over functools.lru_cache; called in compiled forward code they make dynamo aband
 import re
 
 from fluxfix import Patch, StepAside, Verdict, hookimpl
+from fluxfix.device_query import warp_size_answered
 from fluxfix.fold import cached_classmethods, fold
 
 PLATFORMS = "sglang.multimodal_gen.runtime.platforms"
@@ -16,6 +17,7 @@ class PlatformChecks(Patch):
     name = "sglang-platform-checks"
     summary = "platform checks (classmethod over lru_cache) become compile-time constants"
     host = "sglang"
+    import_context = staticmethod(warp_size_answered)  # for `fluxfix status` on a machine without a GPU
     targets = tuple(f"{PLATFORMS}.{m}" for m in ("interface", "cuda", "rocm", "mps", "cpu", "npu", "musa", "xpu"))
     upstream = "sglang #23648 (0.5.11) hoisted one call site (linear layers); the checks themselves remain"
 
