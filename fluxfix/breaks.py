@@ -19,7 +19,7 @@ _PREAMBLES = ("Encountered graph break", "Failed to handle graph break gracefull
 @dataclass
 class Break:
     reason: str  # dynamo's reason, first line
-    file: str  # where in the host (path below site-packages when it is there)
+    file: str  # where in the host (path below the sys.path entry it came from)
     line: int
     code: str  # that source line
     count: int = 0

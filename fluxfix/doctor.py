@@ -62,12 +62,12 @@ def gpu_only(brk: Break) -> bool:
 
 def compare(name: str, what: str, before: CompileReport, after: CompileReport, patches, records, has_gpu=True) -> Outcome:
     key = lambda b: (b.where, b.reason)  # noqa: E731
-    after_by = {key(b): b for b in after.sites}
+    before_by, after_by = {key(b): b for b in before.sites}, {key(b): b for b in after.sites}
     outcome = Outcome(name, what, before, after)
-    for brk in before.sites + [b for b in after.sites if key(b) not in {key(x) for x in before.sites}]:
-        later = after_by.get(key(brk))
-        count_after = later.count if later else 0
-        was = brk.count if brk in before.sites else 0
+    for site in {**before_by, **after_by}:  # each place once: first those seen without fluxfix
+        brk = before_by.get(site) or after_by[site]
+        was = before_by[site].count if site in before_by else 0
+        count_after = after_by[site].count if site in after_by else 0
         fixers = _explaining(brk, patches)
         if count_after == 0:
             fixed_by = "removed by " + (", ".join(p.name for p in fixers) if fixers else "fluxfix")

@@ -18,7 +18,7 @@ from typing import Callable
 
 NAMESPACE = "fluxfix"
 _lock = threading.Lock()
-_ops: dict[str, object] = {}  # op name -> its OpOverload, registered once per process
+_ops: dict[str, tuple] = {}  # op name -> (its CustomOpDef, the original it runs), registered once per process
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """sglang's tvm-ffi JIT kernels, made compile-safe as torch custom ops.
 
 The CUDA timestep embedding (every DiT's time embedder on NVIDIA), the in-place QK-norm (the
-QK-norm/RoPE fallback path, the one AMD takes) and, from 0.5.23, the RMSNorm kernel `rmsnorm_hf` call `module.<kernel>(...)` on a tvm-ffi module.
+QK-norm/RoPE fallback path, the one AMD takes) and, from 0.5.23, the RMSNorm kernel `rmsnorm_hf`
+call `module.<kernel>(...)` on a tvm-ffi module.
 Dynamo cannot trace that call, so FLUX never compiles into one graph, in any release. sglang wraps
 some of its kernels as torch ops already (the fused QK-norm+RoPE; the in-place QK-norm from
 0.5.23 on); this patch does the same for those it left out, and steps aside where it did.
@@ -52,7 +53,7 @@ RMSNORM_HF = KernelOp(  # 0.5.23+: RMSNorm.forward_cuda of models that cast befo
 
 class JitKernelOps(KernelOps, Patch):
     name = "sglang-jit-kernel-ops"
-    summary = "tvm-ffi JIT kernels (timestep embedding, in-place QK-norm) called through torch custom ops"
+    summary = "tvm-ffi JIT kernels (timestep embedding, in-place QK-norm, rmsnorm_hf) called through torch custom ops"
     host = "sglang"
     import_context = staticmethod(warp_size_answered)  # for `fluxfix status` on a machine without a GPU
     kernels = {
