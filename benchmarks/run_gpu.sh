@@ -2,14 +2,18 @@
 # Runs benchmarks/bench_sglang.py for several (sglang release, variant, mode) side by side on one
 # GPU machine and collects the JSON lines in OUTDIR/results.jsonl (log: OUTDIR/bench.log).
 #
-#   benchmarks/run_gpu.sh OUTDIR RUN [RUN ...]     RUN = "release variant mode [label] [VAR=value ...]"
+#   benchmarks/run_gpu.sh OUTDIR RUN [RUN ...]
+#   RUN = "release variant mode [label] [VAR=value ...] [--bench-flag[=value] ...]"
 #   e.g. benchmarks/run_gpu.sh /tmp/out "0.5.10 unpatched default" "0.5.10 fluxfix default" \
-#        "0.5.10 unpatched default rope-fallback SGLANG_ENABLE_FUSED_QKNORM_ROPE=0"
+#        "0.5.10 unpatched default rope-fallback SGLANG_ENABLE_FUSED_QKNORM_ROPE=0" \
+#        "0.5.10 fluxfix default flux2 --model=flux2 --fullgraph"
+#   RUN = "release doctor model [--doctor-flag ...]" runs `fluxfix doctor --device cuda` instead
+#   (tables to OUTDIR/doctor.txt, JSON lines to OUTDIR/doctor.jsonl).
 #
 # Wheels (cp312, x86_64) are read from .whl/common (sglang's import-time deps) and .whl/RELEASE
 # (sglang itself); BENCHMARKS.md says how they were fetched. Each release goes into its own
 # --target dir and each run gets its own PYTHONPATH: the release, the deps, the import-only
-# stand-ins (benchmarks/standins), and, for variant fluxfix only, fluxfix built from this checkout.
+# stand-ins (benchmarks/standins) and fluxfix built from this checkout (off in variant unpatched).
 # Every run compiles cold (its own TORCHINDUCTOR_CACHE_DIR). Env: BUDGET_S (stop starting runs
 # after this many seconds, default 540), RUN_TIMEOUT_S (per run, default 300), BENCH_ARGS (extra
 # arguments for every run, e.g. "--double 1 --single 2").
@@ -39,9 +43,9 @@ n=0
 for spec in "$@"; do
   n=$((n + 1))
   read -r release variant mode rest <<<"$spec"
-  label=""; envs=()
+  label=""; envs=(); flags=()
   for word in $rest; do
-    if [[ $word == *=* ]]; then envs+=("$word"); else label=$word; fi
+    if [[ $word == --* ]]; then flags+=("$word"); elif [[ $word == *=* ]]; then envs+=("$word"); else label=$word; fi
   done
   left=$((BUDGET_S - ($(date +%s) - START)))
   if [ "$left" -lt 60 ]; then
@@ -51,16 +55,25 @@ for spec in "$@"; do
     continue
   fi
   [ -d "$HOSTS/$release" ] || { say "installing sglang $release"; pipi --target "$HOSTS/$release" "$ROOT"/.whl/"$release"/*.whl; }
-  path="$HOSTS/$release:$HOSTS/common:$ROOT/benchmarks/standins"
-  [ "$variant" = fluxfix ] && path="$HOSTS/fluxfix:$path"
+  path="$HOSTS/fluxfix:$HOSTS/$release:$HOSTS/common:$ROOT/benchmarks/standins"
   limit=$((left < RUN_TIMEOUT_S ? left : RUN_TIMEOUT_S))
   say "run $n: sglang $release $variant $mode ${label:+($label) }${envs[*]:-} timeout ${limit}s"
   cache="$HOSTS/inductor-$(date +%s%N)"  # a new dir every run, also on a machine kept warm between calls
+  if [ "$variant" = doctor ]; then  # $mode is the model here
+    (cd "$HOSTS" && env -u FLUXFIX PYTHONPATH="$path" PYTHONUNBUFFERED=1 TORCHINDUCTOR_CACHE_DIR="$cache" "${envs[@]}" \
+       timeout -k 10 "$limit" python3 -W ignore -c 'import sys, scipy.stats; from fluxfix.cli import main; sys.exit(main())' \
+       doctor --device cuda --dtype bfloat16 --model "$mode" --json "$HOSTS/doctor.json" "${flags[@]}") 2>&1 | tee -a "$LOG" >>"$OUTDIR/doctor.txt"
+    rc=${PIPESTATUS[0]}
+    python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$HOSTS/doctor.json" >>"$OUTDIR/doctor.jsonl" 2>/dev/null
+    rm -f "$HOSTS/doctor.json"
+    say "run $n done rc=$rc (doctor $release $mode)"
+    continue
+  fi
   lines=$(cat "$RESULTS" 2>/dev/null | wc -l)
   # full output to the log; progress lines and errors to the terminal
   (cd "$ROOT" && env -u FLUXFIX PYTHONPATH="$path" PYTHONUNBUFFERED=1 TORCHINDUCTOR_CACHE_DIR="$cache" \
      "${envs[@]}" timeout -k 10 "$limit" python3 benchmarks/bench_sglang.py --variant "$variant" --mode "$mode" \
-     --label "$label" --out "$RESULTS" ${BENCH_ARGS:-}) 2>&1 | tee -a "$LOG" | grep --line-buffered -E '^\[bench|Error|error:'
+     --label "$label" --out "$RESULTS" "${flags[@]}" ${BENCH_ARGS:-}) 2>&1 | tee -a "$LOG" | grep --line-buffered -E '^\[bench|Error|error:'
   rc=${PIPESTATUS[0]}
   if [ "$(cat "$RESULTS" 2>/dev/null | wc -l)" -eq "$lines" ]; then  # killed before it could write
     printf '{"host_version": "%s", "variant": "%s", "mode": "%s", "label": "%s", "status": "killed (rc %s, limit %ss)"}\n' \

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         "cannot be built on this machine, the host's real components), compiles it with and without fluxfix and lists "
         "every graph break. Exit status 1 when breaks remain that no fluxfix patch removes.")
     doctor.add_argument("--host", choices=["sglang", "diffusers"], default="sglang")
-    doctor.add_argument("--model", default="flux", help="sglang: flux, components; diffusers: flux, flux2, wan, qwen-image (default flux)")
+    doctor.add_argument("--model", default="flux", help="flux, flux2, wan, qwen-image (sglang also: components) (default flux)")
     doctor.add_argument("--layers", type=int, default=1, help="double and single blocks each, at full width (default 1)")
     doctor.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     doctor.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])

@@ -1,6 +1,7 @@
 """Import-only stand-in for sglang's compiled `sgl_kernel` (see ../README.md).
 
-Any name imports, and calling it raises, so a benchmark that runs through one cannot go unseen.
+Any name imports, and calling it raises, so a benchmark that runs through one cannot go unseen;
+the one exception is `rmsnorm` (below), a plain-torch version of the kernel Wan calls.
 Submodules (`sgl_kernel.quantization`, ...) import the same way, except the ones sglang probes with
 `try: import ... except ImportError` to pick a feature: those stay missing, so sglang takes the
 path it takes without the real package (torch SDPA attention, its own scalar-type mock).
@@ -53,3 +54,16 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 sys.meta_path.append(_Finder())
+
+
+def rmsnorm(input, weight, eps=1e-6, out=None, enable_pdl=None):
+    """The one kernel Wan's forward calls here (its q/k RMSNorm across heads): the same math in
+    plain torch, no Python side effects, so compiled code traces it like the real op."""
+    import torch
+
+    x = input.float()
+    y = (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)).to(input.dtype) * weight
+    if out is not None:
+        out.copy_(y)
+        return out
+    return y
