@@ -325,4 +325,5 @@ if __name__ == "__main__":
     with open(args.out, "a") as f:
         f.write(json.dumps(res, default=str) + "\n")
     log(f"wrote {args.out}: {res['status']}")
-    sys.exit(code)
+    sys.stdout.flush()
+    os._exit(code)  # skip interpreter teardown (compile workers, process groups): it took ~30 s per run

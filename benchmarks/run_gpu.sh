@@ -37,7 +37,9 @@ pipi() { python3 -m pip install -q --no-index --no-deps --no-compile --disable-p
   nproc; } 2>&1 | sed 's/^/[machine] /' | tee -a "$LOG"
 
 [ -d "$HOSTS/common" ] || { say "installing common deps"; pipi --target "$HOSTS/common" "$ROOT"/.whl/common/*.whl; }
-[ -d "$HOSTS/fluxfix" ] || { say "installing fluxfix from $ROOT"; pipi --no-build-isolation --target "$HOSTS/fluxfix" "$ROOT"; }
+# keyed by the checkout's code, so a machine kept warm between calls never runs a stale copy
+FLUXFIX_DIR="$HOSTS/fluxfix-$(cd "$ROOT" && cat setup.cfg $(find fluxfix/ patches/ -name '*.py' -o -name '*.json' | sort) | md5sum | cut -c1-10)"
+[ -d "$FLUXFIX_DIR" ] || { say "installing fluxfix from $ROOT"; pipi --no-build-isolation --target "$FLUXFIX_DIR" "$ROOT"; }
 
 n=0
 for spec in "$@"; do
@@ -55,17 +57,18 @@ for spec in "$@"; do
     continue
   fi
   [ -d "$HOSTS/$release" ] || { say "installing sglang $release"; pipi --target "$HOSTS/$release" "$ROOT"/.whl/"$release"/*.whl; }
-  path="$HOSTS/fluxfix:$HOSTS/$release:$HOSTS/common:$ROOT/benchmarks/standins"
+  path="$FLUXFIX_DIR:$HOSTS/$release:$HOSTS/common:$ROOT/benchmarks/standins"
   limit=$((left < RUN_TIMEOUT_S ? left : RUN_TIMEOUT_S))
   say "run $n: sglang $release $variant $mode ${label:+($label) }${envs[*]:-} timeout ${limit}s"
   cache="$HOSTS/inductor-$(date +%s%N)"  # a new dir every run, also on a machine kept warm between calls
-  if [ "$variant" = doctor ]; then  # $mode is the model here
+  if [ "$variant" = doctor ]; then  # $mode is the model here; doctors may run side by side
+    own="$HOSTS/doctor-$release-$mode-$$"
     (cd "$HOSTS" && env -u FLUXFIX PYTHONPATH="$path" PYTHONUNBUFFERED=1 TORCHINDUCTOR_CACHE_DIR="$cache" "${envs[@]}" \
        timeout -k 10 "$limit" python3 -W ignore -c 'import sys, scipy.stats; from fluxfix.cli import main; sys.exit(main())' \
-       doctor --device cuda --dtype bfloat16 --model "$mode" --json "$HOSTS/doctor.json" "${flags[@]}") 2>&1 | tee -a "$LOG" >>"$OUTDIR/doctor.txt"
-    rc=${PIPESTATUS[0]}
-    python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$HOSTS/doctor.json" >>"$OUTDIR/doctor.jsonl" 2>/dev/null
-    rm -f "$HOSTS/doctor.json"
+       doctor --device cuda --dtype bfloat16 --model "$mode" --json "$own.json" "${flags[@]}") >"$own.txt" 2>&1
+    rc=$?
+    { echo "=== sglang $release doctor --model $mode ${flags[*]:-} (exit $rc)"; cat "$own.txt"; } >>"$OUTDIR/doctor.txt"
+    python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$own.json" >>"$OUTDIR/doctor.jsonl" 2>/dev/null
     say "run $n done rc=$rc (doctor $release $mode)"
     continue
   fi
