@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
-import inspect
 import json
 import os
 import signal
@@ -69,42 +67,6 @@ def tolerate_config_reregistration() -> None:
     AutoConfig.register = staticmethod(register)
 
 
-def stand_in_cutedsl() -> list[str]:
-    """Harness shim for Wan on CUDA, same for every variant: sglang's norm layers for widths that are
-    multiples of 256 (Wan 2.1: 1536) call CuTe DSL kernels, and 0.5.2x's Wan imports a CuTe DSL fused
-    RMSNorm+RoPE; both need nvidia-cutlass-dsl and flashinfer (about 160 MB), which cannot travel.
-    The norm layers run their own `forward_native` instead, and the fused RMSNorm+RoPE reports
-    itself unusable, so Wan takes its own unfused path. Returns what was stood in."""
-    import types
-
-    done = []
-    rope = "sglang.kernels.ops.diffusion.rope.rmsnorm_interleaved_rope_cutedsl"
-    try:
-        importlib.util.find_spec("sglang.kernels.ops.diffusion.rope")
-        present = importlib.util.find_spec(rope) is not None
-    except ImportError:
-        present = False
-    if present and importlib.util.find_spec("cutlass") is None:
-        stand_in = types.ModuleType(rope)
-
-        def _unavailable(*args, **kwargs):
-            raise RuntimeError(f"{rope} is stood in (no nvidia-cutlass-dsl)")
-
-        stand_in.__getattr__ = lambda name: _unavailable
-        stand_in.can_use_fused_rmsnorm_interleaved_rope = lambda *args, **kwargs: False
-        sys.modules[rope] = stand_in
-        done.append("cutedsl fused RMSNorm+RoPE (reports unusable)")
-    from sglang.multimodal_gen.runtime.layers import layernorm
-
-    cute = ("cutedsl", "fused_norm_scale_shift", "fused_scale_residual_norm_scale_shift", "norm_tanh_mul_add")
-    for name, cls in vars(layernorm).items():
-        own = isinstance(cls, type) and "forward_cuda" in vars(cls) and "forward_native" in dir(cls)
-        if own and any(word in inspect.getsource(cls.forward_cuda) for word in cute):
-            cls.forward_cuda = cls.forward_native
-            done.append(f"{name}.forward_cuda -> forward_native (CuTe DSL)")
-    return done
-
-
 def percentile(xs, q):
     xs = sorted(xs)
     k = (len(xs) - 1) * q
@@ -143,7 +105,11 @@ def main(args, res: dict) -> dict:
     # sys.modules and scipy.stats (imported later via transformers -> sklearn) fails on it.
     import scipy.stats  # noqa: F401
     t = time.time()
-    stood_in_cutedsl = stand_in_cutedsl() if args.model == "wan" and args.device.startswith("cuda") else []
+    stood_in_cute = []
+    if args.model in ("wan", "qwen-image") and args.device.startswith("cuda"):
+        import no_cutlass  # benchmarks/standins, on PYTHONPATH beside the other stand-ins
+
+        stood_in_cute = no_cutlass.route_to_native()
     importlib.import_module(sglang_models.ROOT + sglang_models.CLASSES[args.model][0])
     res["import_s"] = time.time() - t
     log(f"sglang imported in {res['import_s']:.1f}s")
@@ -160,7 +126,7 @@ def main(args, res: dict) -> dict:
         res["triton"] = None
     res["python"] = sys.version.split()[0]
     res["stood_in"] = sorted(m for m in ("sgl_kernel", "av", "flashinfer") if getattr(sys.modules.get(m), "FLUXFIX_STANDIN", False))
-    res["stood_in"] += stood_in_cutedsl
+    res["stood_in"] += stood_in_cute
     res["env"] = {k: v for k, v in os.environ.items() if k.startswith(("SGLANG_", "TORCHINDUCTOR_", "FLUXFIX", "TORCH_LOGS"))}
     res["fluxfix"] = [r.as_dict() for r in fluxfix.status()]
     res["fluxfix_applied"] = sorted(r["name"] for r in res["fluxfix"] if r.get("verdict") == "applied")

@@ -37,6 +37,12 @@ pipi() { python3 -m pip install -q --no-index --no-deps --no-compile --disable-p
   nproc; } 2>&1 | sed 's/^/[machine] /' | tee -a "$LOG"
 
 [ -d "$HOSTS/common" ] || { say "installing common deps"; pipi --target "$HOSTS/common" "$ROOT"/.whl/common/*.whl; }
+# doctor as `fluxfix doctor`, with the bench's harness shims: scipy.stats first (see bench_sglang.py) and,
+# for Wan and Qwen-Image, sglang's CuTe DSL norms on their native path (standins/no_cutlass.py)
+DOCTOR_MAIN='import sys, scipy.stats
+if {"wan", "qwen-image"} & set(sys.argv):
+    import no_cutlass; print("harness: stood in:", "; ".join(no_cutlass.route_to_native()))
+from fluxfix.cli import main; sys.exit(main())'
 # keyed by the checkout's code, so a machine kept warm between calls never runs a stale copy
 FLUXFIX_DIR="$HOSTS/fluxfix-$(cd "$ROOT" && cat setup.cfg $(find fluxfix/ patches/ -name '*.py' -o -name '*.json' | sort) | md5sum | cut -c1-10)"
 [ -d "$FLUXFIX_DIR" ] || { say "installing fluxfix from $ROOT"; pipi --no-build-isolation --target "$FLUXFIX_DIR" "$ROOT"; }
@@ -64,7 +70,7 @@ for spec in "$@"; do
   if [ "$variant" = doctor ]; then  # $mode is the model here; doctors may run side by side
     own="$HOSTS/doctor-$release-$mode-$$"
     (cd "$HOSTS" && env -u FLUXFIX PYTHONPATH="$path" PYTHONUNBUFFERED=1 TORCHINDUCTOR_CACHE_DIR="$cache" "${envs[@]}" \
-       timeout -k 10 "$limit" python3 -W ignore -c 'import sys, scipy.stats; from fluxfix.cli import main; sys.exit(main())' \
+       timeout -k 10 "$limit" python3 -W ignore -c "$DOCTOR_MAIN" \
        doctor --device cuda --dtype bfloat16 --model "$mode" --json "$own.json" "${flags[@]}") >"$own.txt" 2>&1
     rc=$?
     { echo "=== sglang $release doctor --model $mode ${flags[*]:-} (exit $rc)"; cat "$own.txt"; } >>"$OUTDIR/doctor.txt"

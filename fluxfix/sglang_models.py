@@ -163,10 +163,11 @@ def _inputs(model, net, pipeline, dev, dtype, height, width, frames, text_len, s
         fixed = dict(hidden_states=rand(1, tokens, cfg["in_channels"]), encoder_hidden_states=text,
                      timestep=torch.tensor([500.0], device=dev),  # sigma * 1000, float32 as the scheduler's
                      guidance=torch.full((1,), 3500.0, device=dev, dtype=dtype))  # embedded cfg scale * 1000
-    elif model == "flux2":  # one Mistral stream; positions from the host's own latent-id helper
+    elif model == "flux2":  # one Mistral stream; positions from the host's own latent-id helper (on
+        # CPU, moved to the device as sglang's latent preparation stage does)
         side_h, side_w = height // (VAE_SCALE * 2), width // (VAE_SCALE * 2)
         request.update(prompt_embeds=[text], image_latent=None,
-                       latent_ids=pipeline.maybe_prepare_latent_ids(torch.zeros(1, cfg["in_channels"], side_h, side_w, device=dev)))
+                       latent_ids=pipeline.maybe_prepare_latent_ids(torch.zeros(1, cfg["in_channels"], side_h, side_w)).to(dev))
         fixed = dict(hidden_states=rand(1, tokens, cfg["in_channels"]), encoder_hidden_states=text,
                      timestep=torch.tensor([0.5], device=dev), guidance=torch.full((1,), 4.0, device=dev))
     else:  # qwen-image

@@ -1,0 +1,42 @@
+"""Harness shim for Wan 2.1 and Qwen-Image on a GPU machine without nvidia-cutlass-dsl (see README.md):
+used by bench_sglang.py and by run_gpu.sh's doctor runs for those models, and named in every result."""
+import importlib
+import importlib.util
+import inspect
+import sys
+
+
+def route_to_native() -> list[str]:
+    """Same for every variant: sglang's norm layers for widths that are multiples of 256 (Wan 2.1:
+    1536, Qwen-Image: 3072) call CuTe DSL kernels, and 0.5.2x's Wan imports a CuTe DSL fused
+    RMSNorm+RoPE; both need nvidia-cutlass-dsl and flashinfer (about 160 MB), which cannot travel.
+    The norm layers run their own `forward_native` instead, and the fused RMSNorm+RoPE reports
+    itself unusable, so the model takes its own unfused path. Returns what was stood in."""
+    import types
+
+    done = []
+    rope = "sglang.kernels.ops.diffusion.rope.rmsnorm_interleaved_rope_cutedsl"
+    try:
+        importlib.util.find_spec("sglang.kernels.ops.diffusion.rope")
+        present = importlib.util.find_spec(rope) is not None
+    except ImportError:
+        present = False
+    if present and importlib.util.find_spec("cutlass") is None:
+        stand_in = types.ModuleType(rope)
+
+        def _unavailable(*args, **kwargs):
+            raise RuntimeError(f"{rope} is stood in (no nvidia-cutlass-dsl)")
+
+        stand_in.__getattr__ = lambda name: _unavailable
+        stand_in.can_use_fused_rmsnorm_interleaved_rope = lambda *args, **kwargs: False
+        sys.modules[rope] = stand_in
+        done.append("cutedsl fused RMSNorm+RoPE (reports unusable)")
+    from sglang.multimodal_gen.runtime.layers import layernorm
+
+    cute = ("cutedsl", "fused_norm_scale_shift", "fused_scale_residual_norm_scale_shift", "norm_tanh_mul_add")
+    for name, cls in vars(layernorm).items():
+        own = isinstance(cls, type) and "forward_cuda" in vars(cls) and "forward_native" in dir(cls)
+        if own and any(word in inspect.getsource(cls.forward_cuda) for word in cute):
+            cls.forward_cuda = cls.forward_native
+            done.append(f"{name}.forward_cuda -> forward_native (CuTe DSL)")
+    return done
