@@ -16,6 +16,8 @@ import types
 from dataclasses import dataclass
 from typing import Callable
 
+from fluxfix import recode
+
 NAMESPACE = "fluxfix"
 _lock = threading.Lock()
 _ops: dict[str, tuple] = {}  # op name -> (its CustomOpDef, the original it runs), registered once per process
@@ -111,13 +113,6 @@ def signature_matches(func: types.FunctionType, spec: KernelOp) -> bool:
     return names == spec.arg_names() and all(p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
 
 
-def _original_as_function(func: types.FunctionType) -> types.FunctionType:
-    """A second function object running the host's original code (the op's real implementation)."""
-    copy = types.FunctionType(func.__code__, func.__globals__, func.__name__, func.__defaults__, func.__closure__)
-    copy.__kwdefaults__ = func.__kwdefaults__
-    return copy
-
-
 def _register(spec: KernelOp, impl: Callable):
     import torch
 
@@ -129,35 +124,20 @@ def _register(spec: KernelOp, impl: Callable):
         return _ops[spec.op]
 
 
-def _trampoline_code(func: types.FunctionType, spec: KernelOp, op_name: str, original_name: str) -> types.CodeType:
-    """Code with exactly `func`'s parameters that passes them on to the op bound to `op_name`
+def _trampoline_source(func: types.FunctionType, spec: KernelOp, op_name: str, original_name: str) -> str:
+    """A def with exactly `func`'s parameters that passes them on to the op bound to `op_name`
     (or, where a `direct_when_given` parameter is set, to the original bound to `original_name`)."""
-    params = list(inspect.signature(func).parameters.values())
-    plain = [p.replace(default=inspect.Parameter.empty, annotation=inspect.Parameter.empty) for p in params]
+    params = inspect.signature(func).parameters.values()
     call = ", ".join(p.name if p.kind is p.POSITIONAL_OR_KEYWORD else f"{p.name}={p.name}" for p in params)
     body = "".join(f"    if {name} is not None:\n        return {original_name}({call})\n" for name in spec.direct_when_given)
-    source = f"def {func.__name__}{inspect.Signature(plain)}:\n{body}    return {op_name}({call})\n"
-    namespace: dict = {}
-    exec(compile(source, func.__code__.co_filename, "exec"), namespace)
-    code = namespace[func.__name__].__code__
-    return code.replace(co_name=func.__code__.co_name, co_qualname=func.__code__.co_qualname,
-                        co_firstlineno=func.__code__.co_firstlineno)
+    return f"def {func.__name__}{recode.plain_signature(func)}:\n{body}    return {op_name}({call})\n"
 
 
 def route_through_op(func: types.FunctionType, spec: KernelOp) -> Callable[[], None]:
     """Make `func` call the custom op for `spec` (in place); return the undo."""
-    op, original = _register(spec, _original_as_function(func))
+    op, original = _register(spec, recode.original_as_function(func))
     names = {f"_fluxfix_op_{spec.op}": op._opoverload, f"_fluxfix_original_{spec.op}": original}
-    code = func.__code__
-    func.__globals__.update(names)
-    func.__code__ = _trampoline_code(func, spec, *names)
-
-    def undo():
-        func.__code__ = code
-        for name in names:
-            func.__globals__.pop(name, None)
-
-    return undo
+    return recode.recode(func, recode.compile_like(func, _trampoline_source(func, spec, *names)), names)
 
 
 class KernelOps:
