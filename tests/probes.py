@@ -7,6 +7,7 @@ host's imports), so that tests compare real compile behaviour, not fluxfix's boo
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import re
 import sys
@@ -470,6 +471,55 @@ def flux2_aiter(rocm: str = "rocm") -> dict:
     record = {r.name: [r.verdict.value, r.reason] for r in fluxfix.status()}["sglang-flux2-aiter"]
     fluxfix.revert()
     return {"patched": patched, "status": record, "reverted": sorted(b.name for b in model._supported_attention_backends)}
+
+
+def data_pointer_tests() -> dict:
+    """The host's own helpers that compare data pointers, traced with fullgraph=True before and
+    after fluxfix: FLUX.2's SwiGLU writing into a slice of a larger buffer (0.5.23) and
+    FP32LayerNorm's cached fp32 weights (0.5.17+). Patched eager output must equal unpatched eager
+    output bit for bit; inductor-compiled output must match it within bf16 tolerance."""
+    import torch
+
+    with gpu_driver_stand_in():
+        from sglang.multimodal_gen.runtime.layers import layernorm
+        from sglang.multimodal_gen.runtime.models.dits import flux_2
+    torch.manual_seed(0)
+    cases = {}
+    if "out" in inspect.signature(getattr(flux_2, "_flux2_swiglu", lambda: None)).parameters:
+        def swiglu(x):
+            buf = torch.zeros(2, 8, 24)
+            flux_2._flux2_swiglu(x, buf[..., 8:16])  # `out` is a view, as the next GEMM's input slice is
+            return buf
+
+        cases["swiglu"] = (swiglu, torch.randn(2, 8, 16))
+    if hasattr(layernorm.FP32LayerNorm, "_cached_fp32_param"):
+        norm = layernorm.FP32LayerNorm(64, elementwise_affine=True)
+        with torch.no_grad():
+            norm.weight.normal_()
+            norm.bias.normal_()
+        cases["fp32_layernorm"] = (lambda x: norm(x), torch.randn(2, 8, 64, dtype=torch.bfloat16))
+    result = {"cases": sorted(cases), "unpatched": {}, "patched": {}, "reverted": {}}
+    with torch.no_grad():
+        eager = {name: fn(x) for name, (fn, x) in cases.items()}
+        for name, (fn, x) in cases.items():
+            error = fullgraph_error(fn, x)
+            result["unpatched"][name] = {"error": error and error.splitlines()[0], "site": break_site(error)}
+        import fluxfix
+
+        for name, (fn, x) in cases.items():
+            torch._dynamo.reset()
+            compiled = torch.compile(fn, fullgraph=True)(x)
+            result["patched"][name] = {
+                "error": fullgraph_error(fn, x),
+                "eager_identical": fn(x).equal(eager[name]),
+                "compiled_close": torch.allclose(compiled.float(), eager[name].float(), rtol=1e-2, atol=1e-2),
+                "compiled_changed_buffer": bool(compiled.abs().sum() > 0),
+            }
+        result["status"] = {r.name: [r.verdict.value, r.reason] for r in fluxfix.status()}["sglang-data-pointer-tests"]
+        fluxfix.revert()
+        for name, (fn, x) in cases.items():
+            result["reverted"][name] = fullgraph_error(fn, x) is not None
+    return result
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from packaging.version import Version
 
 ROPE_FIXED_FROM = "0.5.11"  # sglang #23648
 ROPE_IMPORT_INSIDE = ("0.5.8", "0.5.9")  # the failed FlashInfer import breaks before the warning
+DATA_POINTERS_FROM = "0.5.17"
 
 
 def expected(version: str) -> dict:
@@ -15,6 +16,8 @@ def expected(version: str) -> dict:
         "sglang-norm-fallback-warnings": "applied",  # no upstream fix
         "sglang-flux2-aiter": "not needed",  # this machine is not ROCm
         "sglang-jit-kernel-ops": "applied",  # the in-place QK-norm up to 0.5.21, the timestep embedding from 0.5.9
+        # FP32LayerNorm's data-pointer-keyed weight cache from 0.5.17, FLUX.2's SwiGLU `out` test in 0.5.23
+        "sglang-data-pointer-tests": "applied" if Version(version) >= Version(DATA_POINTERS_FROM) else "not needed",
     }
 
 

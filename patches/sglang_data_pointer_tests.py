@@ -1,0 +1,52 @@
+"""sglang helpers that compare tensor data pointers inside compiled code: dynamo cannot trace
+`data_ptr()` ("DataPtrVariable() has no type" / "Data pointer comparison") and abandons the frame.
+Found by `fluxfix doctor` on the GPU, sglang 0.5.23; both are in every block's forward:
+
+- FLUX.2's SwiGLU `_flux2_swiglu(x, out)` (models/dits/flux_2.py, 0.5.23) checks whether its
+  fused kernel already wrote into `out`. While compiling, the host's own `_flux2_swiglu_impl` takes
+  its reference branch, which returns a new tensor, so the answer is known: copy it into `out`.
+- `FP32LayerNorm._cached_fp32_param` (layers/layernorm.py, 0.5.17+; Wan's norms) caches the fp32
+  copy of a weight keyed by its data pointer. While compiling, the conversion is part of the graph
+  instead (inductor folds it into the norm), exactly as its own uncached path computes it.
+"""
+from fluxfix import Patch, hookimpl
+from fluxfix.compile_branch import CompileBranch, CompileBranches
+from fluxfix.device_query import warp_size_answered
+
+RUNTIME = "sglang.multimodal_gen.runtime"
+
+FLUX2_SWIGLU = CompileBranch(
+    owner="", function="_flux2_swiglu", parameters="(x, out)", defect=("data_ptr",),
+    relies_on=("_flux2_swiglu_impl", ("compiler", "is_compiling")),
+    when_compiling="""
+if out is None:
+    return _flux2_swiglu_impl(x, None)
+return out.copy_(_flux2_swiglu_impl(x, None))""",
+)
+
+FP32_PARAM_CACHE = CompileBranch(
+    owner="FP32LayerNorm", function="_cached_fp32_param", parameters="(self, attr, param, device)",
+    defect=("data_ptr",),
+    when_compiling="""
+if param is None:
+    return None
+if torch.is_grad_enabled():
+    return param.float().to(device=device)
+return param.detach().to(device=device, dtype=torch.float32)""",
+)
+
+
+class DataPointerTests(CompileBranches, Patch):
+    name = "sglang-data-pointer-tests"
+    summary = "helpers that compare data pointers take a compile-safe branch while compiling"
+    host = "sglang"
+    import_context = staticmethod(warp_size_answered)  # for `fluxfix status` on a machine without a GPU
+    branches = {f"{RUNTIME}.models.dits.flux_2": (FLUX2_SWIGLU,), f"{RUNTIME}.layers.layernorm": (FP32_PARAM_CACHE,)}
+    targets = tuple(branches)
+    breaks_on = ("DataPtr", "data pointer")
+    upstream = "none yet (0.5.23 still has both); sglang fixed the same pattern in Qwen-Image's own code"
+
+
+@hookimpl
+def fluxfix_patches():
+    return [DataPointerTests()]
