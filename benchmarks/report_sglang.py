@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Table (markdown, to stdout) and plot (PNG) of bench_sglang.py results.
+"""Table (markdown, to stdout) and plot (PNG) of bench_sglang.py results, and of the graph counts
+`fluxfix doctor` found (run_gpu.sh's doctor runs) as a second panel.
 
-    python benchmarks/report_sglang.py benchmarks/results/call*.jsonl --png benchmarks/results/flux1.png
+    python benchmarks/report_sglang.py benchmarks/results/call8.jsonl --png out.png \
+        --doctor benchmarks/results/call9-doctor.jsonl benchmarks/results/call10-doctor.jsonl
 
 Numbers are printed as measured (3 decimals for ms, which is what the JSON holds to ~1e-3 ms).
 benchmarks/results/cache_state.json, if present, says whether each run compiled cold.
@@ -26,7 +28,14 @@ def load(paths):
 
 def name(r):
     label = f" ({r['label']})" if r.get("label") else ""
-    return f"sglang {r.get('host_version', '?')} {r['variant']}{label}"
+    return f"{r.get('model', 'flux')} sglang {r.get('host_version', '?')} {r['variant']}{label}"
+
+
+def graphs_breaks(r):
+    """From the explain pass where it ran, else from the compile's own dynamo counters."""
+    if "explain" in r:
+        return r["explain"]["graphs"], r["explain"]["breaks"]
+    return r["dynamo"]["unique_graphs"], r["dynamo"]["graph_breaks"]
 
 
 def table(rows):
@@ -36,26 +45,66 @@ def table(rows):
     print("|" + "---|" * (head.count("|") - 1))
     for r in rows:
         if r.get("status") != "ok":
-            print(f"| {r['_src']} | {name(r)} | {r['mode']} | | | | | | | | | | | | {r.get('status')} |")
+            print(f"| {r['_src']} | {name(r)} | {r['mode']} | | | | | | | | | | | | {str(r.get('status')).splitlines()[0][:160]} |")
             continue
         c, e = r["compiled_ms"], r["eager_ms"]
-        print(f"| {r['_src']} | {name(r)} | {r['mode']} | {r['explain']['graphs']} | {r['explain']['breaks']} | "
+        graphs, breaks = graphs_breaks(r)
+        print(f"| {r['_src']} | {name(r)} | {r['mode']} | {graphs} | {breaks} | "
               f"{r['compile_s']:.1f} | {r['_cache']} | {e['median']:.3f} | {c['median']:.3f} | "
               f"{c['p10']:.3f} / {c['p90']:.3f} | x{r['speedup']:.3f} | {r['compiled_peak_gib']:.3f} | "
               f"{r['max_abs_err']:.4g} | {r['max_rel_err']:.4g} | {r['rel_l2_err']:.4g} |")
 
 
-def plot(rows, png):
+def latest_doctor_cases(paths):
+    """label -> (doctor header, case), the last run of each release, model and QK-norm/RoPE path
+    (give the files oldest first). The fallback path is told by the break only it has: the in-place
+    QK-norm JIT kernel (a torch op in 0.5.23, where the two paths give the same counts)."""
+    found = {}
+    for path in paths:
+        for line in open(path):
+            d = json.loads(line)
+            for case in d["cases"]:
+                fallback = any(b["where"].startswith("sglang/jit_kernel/norm.py") for b in case["breaks"])
+                found[f"{d['model']} {d['host_version']}" + (" fallback path" if fallback else "")] = (d, case)
+    return dict(sorted(found.items()))
+
+
+def doctor_table(paths):
+    print("| model, release | graphs | breaks | frames abandoned | break site (host file:line) | reason | breaks | fixed by |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, (d, case) in latest_doctor_cases(paths).items():
+        b, a = case["without"], case["with"]
+        stopped = " / ".join(filter(None, (b["error"], a["error"])))
+        head = (f"| {label} | {b['graphs']} -> {a['graphs']} | {b['breaks']} -> {a['breaks']} | "
+                f"{b['frames_abandoned']} -> {a['frames_abandoned']} |")
+        sites = case["breaks"] or [None]
+        for i, site in enumerate(sites):
+            first = head if i == 0 else "| | | | |"
+            if site is None:
+                print(f"{first} none | | | {('stopped: ' + stopped[:120]) if stopped else ''} |")
+                continue
+            print(f"{first} `{site['where']}` | {site['reason'][:60]} | {site['before']} -> {site['after']} | {site['fixed_by'][:70]} |")
+
+
+def doctor_rows(paths):
+    """(label, graphs without, graphs with) for the graph-count panel; runs stopped by an error
+    are left out."""
+    return [(label, case["without"]["graphs"], case["with"]["graphs"])
+            for label, (d, case) in latest_doctor_cases(paths).items()
+            if not (case["without"]["error"] or case["with"]["error"])]
+
+
+def plot(rows, png, doctor=()):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = [r for r in rows if r.get("status") == "ok"]
-    modes = sorted({r["mode"] for r in rows}, key=lambda m: m != "default")
-    fig, axes = plt.subplots(1, len(modes), figsize=(7 * len(modes), 5.5), squeeze=False)
-    for ax, mode in zip(axes[0], modes):
-        sel = [r for r in rows if r["mode"] == mode]
+    panels = sorted({(r.get("model", "flux"), r["mode"]) for r in rows})
+    fig, axes = plt.subplots(1, len(panels) + bool(doctor), figsize=(7 * (len(panels) + bool(doctor)), 5.5), squeeze=False)
+    for ax, (model, mode) in zip(axes[0], panels):
+        sel = [r for r in rows if (r.get("model", "flux"), r["mode"]) == (model, mode)]
         ys = range(len(sel))
         med = [r["compiled_ms"]["median"] for r in sel]
         err = [[m - r["compiled_ms"]["p10"] for m, r in zip(med, sel)], [r["compiled_ms"]["p90"] - m for m, r in zip(med, sel)]]
@@ -63,16 +112,26 @@ def plot(rows, png):
         ax.barh(list(ys), med, xerr=err, color=colors, alpha=0.8, capsize=3, label="compiled (median, p10-p90)")
         ax.scatter([r["eager_ms"]["median"] for r in sel], list(ys), marker="|", s=300, color="black", zorder=3, label="eager median")
         ax.set_yticks(list(ys))
-        ax.set_yticklabels([f"{name(r)} [{r['_src']}]" for r in sel], fontsize=8)
-        ax.set_xlim(15, max(max(r["compiled_ms"]["p90"], r["eager_ms"]["median"]) for r in sel) + 1)
-        ax.set_xlabel("ms per transformer forward (bf16, 4096+512 tokens); axis starts at 15 ms")
-        ax.set_title(f"mode={mode}")
+        ax.set_yticklabels([f"{name(r)}, {graphs_breaks(r)[0]} graph(s) [{r['_src']}]" for r in sel], fontsize=8)
+        ax.set_xlabel("ms per transformer forward (bf16, 1024x1024: 4096 image + 512 text tokens)")
+        ax.set_title(f"{sel[0].get('what', model)}\nmode={mode}", fontsize=9)
+        ax.invert_yaxis()
+        ax.legend(fontsize=8, loc="lower right")
+    if doctor:
+        ax = axes[0][-1]
+        found = doctor_rows(doctor)
+        ys = range(len(found))
+        ax.barh([y - 0.2 for y in ys], [f[1] for f in found], height=0.4, color="tab:red", label="sglang unpatched")
+        ax.barh([y + 0.2 for y in ys], [f[2] for f in found], height=0.4, color="tab:green", label="with fluxfix")
+        ax.set_yticks(list(ys))
+        ax.set_yticklabels([f[0] for f in found], fontsize=8)
+        ax.set_xlabel("graphs per forward (fluxfix doctor --device cuda, 1 block of each kind)")
+        ax.set_title("graphs dynamo made of one forward")
         ax.invert_yaxis()
         ax.legend(fontsize=8, loc="lower right")
     r0 = rows[0]
-    fig.suptitle(f"sglang FLUX.1 transformer ({r0['double']} double + {r0['single']} single blocks, full width), "
-                 f"{r0.get('gpu', '?')}, torch {r0.get('torch', '?')}\n"
-                 "red: 0.5.10 unpatched, green: + fluxfix, blue: 0.5.11 unpatched (upstream fix); bar: compiled median, "
+    fig.suptitle(f"sglang transformers at full width, {r0.get('gpu', '?')}, torch {r0.get('torch', '?')}; "
+                 "red: unpatched, green: + fluxfix, blue: 0.5.11 unpatched (upstream fix); "
                  "whiskers p10-p90, black tick: eager median", fontsize=10)
     fig.tight_layout()
     fig.savefig(png, dpi=110)
@@ -82,8 +141,12 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results", nargs="+")
     p.add_argument("--png")
+    p.add_argument("--doctor", nargs="*", default=[], help="doctor.jsonl files for the graph-count panel")
     a = p.parse_args()
     rows = load(a.results)
     table(rows)
+    if a.doctor:
+        print()
+        doctor_table(a.doctor)
     if a.png:
-        plot(rows, a.png)
+        plot(rows, a.png, a.doctor)

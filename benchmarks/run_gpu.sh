@@ -58,8 +58,8 @@ for spec in "$@"; do
   left=$((BUDGET_S - ($(date +%s) - START)))
   if [ "$left" -lt 60 ]; then
     say "skip run $n ($spec): ${left}s of budget left"
-    printf '{"host_version": "%s", "variant": "%s", "mode": "%s", "label": "%s", "status": "skipped: budget"}\n' \
-      "$release" "$variant" "$mode" "$label" >>"$RESULTS"
+    printf '{"host_version": "%s", "variant": "%s", "mode": "%s", "label": "%s", "args": "%s", "status": "skipped: budget"}\n' \
+      "$release" "$variant" "$mode" "$label" "${flags[*]:-}" >>"$RESULTS"
     continue
   fi
   [ -d "$HOSTS/$release" ] || { say "installing sglang $release"; pipi --target "$HOSTS/$release" "$ROOT"/.whl/"$release"/*.whl; }
@@ -73,7 +73,7 @@ for spec in "$@"; do
        timeout -k 10 "$limit" python3 -W ignore -c "$DOCTOR_MAIN" \
        doctor --device cuda --dtype bfloat16 --model "$mode" --json "$own.json" "${flags[@]}") >"$own.txt" 2>&1
     rc=$?
-    { echo "=== sglang $release doctor --model $mode ${flags[*]:-} (exit $rc)"; cat "$own.txt"; } >>"$OUTDIR/doctor.txt"
+    { echo "=== sglang $release doctor --model $mode ${flags[*]:-} ${envs[*]:-} (exit $rc)"; cat "$own.txt"; } >>"$OUTDIR/doctor.txt"
     python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$own.json" >>"$OUTDIR/doctor.jsonl" 2>/dev/null
     say "run $n done rc=$rc (doctor $release $mode)"
     continue

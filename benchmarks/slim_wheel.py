@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""Repack a wheel without native extension modules the GPU benchmarks never import, so a host
+release fits the 64 MiB a device call may carry.
+
+    python3 benchmarks/slim_wheel.py IN.whl OUT.whl [GLOB ...]
+
+Same file name and version; RECORD rewritten without the dropped files. Default GLOBs (sglang
+0.5.23): `sglang/srt/rust_extensions/*.so` (server, gRPC, bench and multimodal Rust extensions,
+18 MB) and `sglang/srt/mem_cache/rust_tree_core/*.so` (1 MB); none of them is imported on the
+import chains of sglang's diffusion models, configs, server args, process groups and forward context.
+"""
+import fnmatch
+import sys
+import zipfile
+
+DEFAULT = ["sglang/srt/rust_extensions/*.so", "sglang/srt/mem_cache/rust_tree_core/*.so"]
+
+
+def main(src: str, dst: str, *patterns: str) -> None:
+    patterns = patterns or DEFAULT
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        drop = {i.filename for i in zin.infolist() if any(fnmatch.fnmatch(i.filename, p) for p in patterns)}
+        for info in zin.infolist():
+            if info.filename in drop:
+                continue
+            data = zin.read(info)
+            if info.filename.endswith(".dist-info/RECORD"):
+                data = b"".join(row for row in data.splitlines(keepends=True) if row.split(b",")[0].decode() not in drop)
+            zout.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+    print("dropped:", *sorted(drop), sep="\n  ")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
