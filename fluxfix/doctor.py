@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ HOSTS = {"sglang": "fluxfix.doctor_sglang", "diffusers": "fluxfix.doctor_diffuse
 NO_PATCH = "no patch yet"
 GPU_ONLY = "n/a: GPU-only code traced on a machine without a GPU"
 SCHEMA_VERSION = 1
+ENV_PREFIXES = ("FLUXFIX", "SGLANG_", "TORCH_", "TORCHINDUCTOR_")  # settings that change which code paths run
 
 
 @dataclass
@@ -118,7 +120,8 @@ def run(host: str, model: str, layers: int, device: str, dtype_name: str, json_p
         outcomes.append(compare(case.name, case.what, before, after, patches, records, torch.cuda.is_available()))
     _progress(start, "done")
     header = {"schema_version": SCHEMA_VERSION, "host": host, "host_version": version, "model": model, "layers": layers,
-              "device": device, "dtype": dtype_name, "torch": torch.__version__, "notes": notes}
+              "device": device, "dtype": dtype_name, "torch": torch.__version__, "notes": notes,
+              "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(ENV_PREFIXES)}}
     print_table(header, outcomes)
     if json_path:
         data = dict(header, cases=[{"name": o.name, "what": o.what, "without": o.before.as_dict(), "with": o.after.as_dict(),
@@ -138,6 +141,8 @@ def _table(rows: list[tuple]) -> list[str]:
 def print_table(header: dict, outcomes: list[Outcome]) -> None:
     print(f"fluxfix doctor: {header['host']} {header['host_version']}, {header['model']}, torch {header['torch']}, "
           f"{header['device']}, {header['dtype']}")
+    if header["env"]:
+        print("  settings: " + " ".join(f"{k}={v}" for k, v in header["env"].items()))
     for note in header["notes"]:
         print(f"  note: {note}")
     print()

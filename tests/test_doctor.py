@@ -55,6 +55,7 @@ def test_a_disabled_patch_leaves_its_break_and_fails_the_exit_status(tmp_path):
     (site,) = [b for b in rows(data, "linear layer")["breaks"] if b["where"].endswith("layers/linear.py:159")]
     assert site["after"] >= 1 and site["fixed_by"].startswith("sglang-platform-checks: disabled")
     assert data["unremoved"] >= 1
+    assert data["env"]["FLUXFIX_DISABLE"] == "sglang-platform-checks"  # the run records what chose its paths
 
 
 @pytest.mark.parametrize("host,model,name", [
