@@ -9,9 +9,9 @@ Found by `fluxfix doctor` on the GPU, sglang 0.5.23; both are in every block's f
   copy of a weight keyed by its data pointer. While compiling, the conversion is part of the graph
   instead (inductor folds it into the norm), exactly as its own uncached path computes it.
 """
-from fluxfix import Patch, hookimpl
+from fluxfix import hookimpl
 from fluxfix.compile_branch import CompileBranch, CompileBranches
-from fluxfix.device_query import warp_size_answered
+from fluxfix.patches.sglang_host import SglangPatch
 
 RUNTIME = "sglang.multimodal_gen.runtime"
 
@@ -36,11 +36,9 @@ return param.detach().to(device=device, dtype=torch.float32)""",
 )
 
 
-class DataPointerTests(CompileBranches, Patch):
+class DataPointerTests(CompileBranches, SglangPatch):
     name = "sglang-data-pointer-tests"
     summary = "helpers that compare data pointers take a compile-safe branch while compiling"
-    host = "sglang"
-    import_context = staticmethod(warp_size_answered)  # for `fluxfix status` on a machine without a GPU
     branches = {f"{RUNTIME}.models.dits.flux_2": (FLUX2_SWIGLU,), f"{RUNTIME}.layers.layernorm": (FP32_PARAM_CACHE,)}
     targets = tuple(branches)
     breaks_on = ("DataPtr", "data pointer")

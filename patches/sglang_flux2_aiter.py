@@ -1,7 +1,7 @@
 """On AMD, Flux 2 must admit the AITER and AITER_SAGE attention backends. Between sglang PRs
 #22423 and #22802 its backend list lacked them (a regression on ROCm); admit them where missing."""
-from fluxfix import Patch, StepAside, Verdict, hookimpl
-from fluxfix.device_query import warp_size_answered
+from fluxfix import StepAside, Verdict, hookimpl
+from fluxfix.patches.sglang_host import SglangPatch
 
 WANTED = ("AITER", "AITER_SAGE")
 
@@ -12,11 +12,9 @@ def on_rocm() -> bool:
     return getattr(torch.version, "hip", None) is not None
 
 
-class Flux2Aiter(Patch):
+class Flux2Aiter(SglangPatch):
     name = "sglang-flux2-aiter"
     summary = "Flux 2 admits the AITER and AITER_SAGE attention backends on ROCm"
-    host = "sglang"
-    import_context = staticmethod(warp_size_answered)  # for `fluxfix status` on a machine without a GPU
     targets = ("sglang.multimodal_gen.runtime.models.dits.flux_2",)
     upstream = "sglang #22802"
 

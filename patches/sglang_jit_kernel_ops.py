@@ -7,9 +7,9 @@ Dynamo cannot trace that call, so FLUX never compiles into one graph, in any rel
 some of its kernels as torch ops already (the fused QK-norm+RoPE; the in-place QK-norm from
 0.5.23 on); this patch does the same for those it left out, and steps aside where it did.
 """
-from fluxfix import Patch, hookimpl
-from fluxfix.device_query import warp_size_answered
+from fluxfix import hookimpl
 from fluxfix.kernel_op import KernelOp, KernelOps
+from fluxfix.patches.sglang_host import SglangPatch
 
 LAYERS = "sglang.multimodal_gen.runtime.layers"
 
@@ -51,11 +51,9 @@ RMSNORM_HF = KernelOp(  # 0.5.23+: RMSNorm.forward_cuda of models that cast befo
 )
 
 
-class JitKernelOps(KernelOps, Patch):
+class JitKernelOps(KernelOps, SglangPatch):
     name = "sglang-jit-kernel-ops"
     summary = "tvm-ffi JIT kernels (timestep embedding, in-place QK-norm, rmsnorm_hf) called through torch custom ops"
-    host = "sglang"
-    import_context = staticmethod(warp_size_answered)  # for `fluxfix status` on a machine without a GPU
     kernels = {
         f"{LAYERS}.visual_embedding": (TIMESTEP_EMBEDDING,),
         f"{LAYERS}.layernorm": (INPLACE_QKNORM, RMSNORM_HF),

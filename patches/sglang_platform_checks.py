@@ -6,18 +6,16 @@ over functools.lru_cache; called in compiled forward code they make dynamo aband
 """
 import re
 
-from fluxfix import Patch, StepAside, Verdict, hookimpl
-from fluxfix.device_query import warp_size_answered
+from fluxfix import StepAside, Verdict, hookimpl
 from fluxfix.fold import cached_classmethods, fold
+from fluxfix.patches.sglang_host import SglangPatch
 
 PLATFORMS = "sglang.multimodal_gen.runtime.platforms"
 
 
-class PlatformChecks(Patch):
+class PlatformChecks(SglangPatch):
     name = "sglang-platform-checks"
     summary = "platform checks (classmethod over lru_cache) become compile-time constants"
-    host = "sglang"
-    import_context = staticmethod(warp_size_answered)  # for `fluxfix status` on a machine without a GPU
     targets = tuple(f"{PLATFORMS}.{m}" for m in ("interface", "cuda", "rocm", "mps", "cpu", "npu", "musa", "xpu"))
     upstream = "sglang #23648 (0.5.11) hoisted one call site (linear layers); the checks themselves remain"
 

@@ -7,8 +7,8 @@ the warning is never traced there and rerouting it would change nothing; the pat
 """
 import dis
 
-from fluxfix import Patch, StepAside, Verdict, hookimpl
-from fluxfix.device_query import warp_size_answered
+from fluxfix import StepAside, Verdict, hookimpl
+from fluxfix.patches.sglang_host import SglangPatch
 from fluxfix.warn_once import WarningSites
 
 ROPE = "sglang.multimodal_gen.runtime.layers.rotary_embedding"
@@ -18,11 +18,9 @@ def imports_inside(func) -> list[str]:
     return [i.argval for i in dis.get_instructions(func.__code__) if i.opname == "IMPORT_NAME" and i.argval != "warnings"]
 
 
-class RopeWarning(WarningSites, Patch):
+class RopeWarning(WarningSites, SglangPatch):
     name = "sglang-rope-warning"
     summary = "RoPE Triton-fallback warning shown once, outside the compiled graph"
-    host = "sglang"
-    import_context = staticmethod(warp_size_answered)  # for `fluxfix status` on a machine without a GPU
     targets = (ROPE, f"{ROPE}.utils")  # a module up to 0.5.9, a package from 0.5.10
     functions = ("apply_flashinfer_rope_qk_inplace",)
     upstream = "sglang #23648 (0.5.11)"
