@@ -21,7 +21,8 @@ def cases(model: str, layers: int, device: str, dtype) -> tuple[list[Case], list
             return [transformer(model, layers, device, dtype)], notes
         except Exception as exc:
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-            notes.append(f"sglang's {model} transformer cannot be built on this machine ({type(exc).__name__}: {first}); "
+            published = sglang_models.ARCHITECTURES[model].published
+            notes.append(f"sglang's {published} transformer cannot be built on this machine ({type(exc).__name__}: {first}); "
                          "falling back to sglang's real components that do import")
     return components(device), notes
 
