@@ -3,7 +3,10 @@ transformer (`fluxfix.sglang_models`) where it builds on this machine, else its 
 that do import (linear layer, platform check, RoPE helper, fused norm, JIT kernels)."""
 from __future__ import annotations
 
+import traceback
+
 from fluxfix import sglang_models
+from fluxfix.breaks import short_path
 from fluxfix.device_query import warp_size_answered
 from fluxfix.doctor_cases import Case
 
@@ -20,11 +23,17 @@ def cases(model: str, layers: int, device: str, dtype) -> tuple[list[Case], list
         try:
             return [transformer(model, layers, device, dtype)], notes
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
             published = sglang_models.ARCHITECTURES[model].published
-            notes.append(f"sglang's {published} transformer cannot be built on this machine ({type(exc).__name__}: {first}); "
+            notes.append(f"sglang's {published} transformer cannot be built on this machine ({why(exc)}); "
                          "falling back to sglang's real components that do import")
     return components(device), notes
+
+
+def why(exc: Exception) -> str:
+    """The exception's first line and where the host raised it."""
+    text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+    last = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{type(exc).__name__}{': ' + text if text else ''} at {short_path(last.filename)}:{last.lineno} in {last.name}"
 
 
 def transformer(model: str, layers: int, device: str, dtype) -> Case:
