@@ -250,7 +250,6 @@ def _applied_once() -> bool:
         if not is_cached_classmethod(entry.__func__.__fluxfix_original__):
             return False
     from sglang.multimodal_gen.runtime.layers import rotary_embedding
-    from fluxfix.warn_once import innermost_with_warn
 
     func = rotary_embedding.apply_flashinfer_rope_qk_inplace
     names = getattr(getattr(func, "__wrapped__", func), "__code__").co_names

@@ -3,7 +3,7 @@ processes they reach, on real sglang releases."""
 import subprocess
 import sys
 
-from conftest import clean_env, run_probe
+from conftest import clean_env
 
 ALL_LIGHT = "import sys; print(sorted(m for m in ('fluxfix', 'torch', 'wrapt', 'pluggy', 'importlib.metadata') if m in sys.modules))"
 

@@ -8,7 +8,6 @@ from importlib.resources import files
 import jsonschema
 import pytest
 
-from conftest import clean_env
 from hostenv import host_env
 
 SCHEMA = json.loads(files("fluxfix").joinpath("doctor_schema.json").read_text())
