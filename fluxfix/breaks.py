@@ -10,6 +10,8 @@ import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+from fluxfix.errors import one_line
+
 # dynamo logs every break, with the user frame, on this logger when `graph_breaks` logging is on
 BREAK_LOGGER = "torch._dynamo.symbolic_convert.__graph_breaks"
 _HEADER = re.compile(r"Graph break .*?in user code at (.+):(\d+)")
@@ -111,7 +113,7 @@ def compile_report(fn, *args, **kwargs) -> CompileReport:
     try:
         torch.compile(fn, backend=counting_backend)(*args, **kwargs)
     except Exception as exc:
-        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}"
+        error = one_line(exc)
     finally:
         logger.removeHandler(collector)
         logger.propagate = propagate

@@ -9,6 +9,7 @@ from fluxfix import sglang_models
 from fluxfix.breaks import short_path
 from fluxfix.device_query import warp_size_answered
 from fluxfix.doctor_cases import Case
+from fluxfix.errors import one_line
 
 MODELS = sglang_models.MODELS + ("components",)
 
@@ -31,9 +32,8 @@ def cases(model: str, layers: int, device: str, dtype) -> tuple[list[Case], list
 
 def why(exc: Exception) -> str:
     """The exception's first line and where the host raised it."""
-    text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
     last = traceback.extract_tb(exc.__traceback__)[-1]
-    return f"{type(exc).__name__}{': ' + text if text else ''} at {short_path(last.filename)}:{last.lineno} in {last.name}"
+    return f"{one_line(exc)} at {short_path(last.filename)}:{last.lineno} in {last.name}"
 
 
 def transformer(model: str, layers: int, device: str, dtype) -> Case:

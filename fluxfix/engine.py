@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 import wrapt
 
 from fluxfix import registry, settings as settings_mod
+from fluxfix.errors import one_line
 from fluxfix.patch import Outcome, Patch, Record, StepAside, Verdict
 
 log = logging.getLogger("fluxfix")
@@ -156,7 +157,7 @@ class Engine:
                 with patch.import_context():
                     importlib.import_module(target)
         except Exception as exc:  # e.g. a model module that needs a GPU to import
-            return f"{type(exc).__name__}: {str(exc).splitlines()[0][:100]}"
+            return one_line(exc, 100)
         return None
 
     def records(self) -> list[Record]:

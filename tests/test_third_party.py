@@ -69,3 +69,15 @@ def test_third_party_patch_is_discovered_and_applied(tmp_path):
         [sys.executable, "-c", CHECK], env=clean_env(PYTHONPATH=str(site)), capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["False", "True", "applied", "1.0"], out.stderr[-2000:]
+
+
+def test_a_target_that_fails_to_import_with_an_empty_message_is_reported(tmp_path):
+    # hosts raise bare exceptions at import (sglang 0.5.10's CPU platform: NotImplementedError())
+    failing_host = "raise NotImplementedError()\n"
+    site = install_distribution(tmp_path, "fluxfix-demo-patch", {"demo_host": failing_host, "demo_patch": DEMO_PATCH}, ENTRY_POINTS)
+    show = ("import fluxfix; r = {r.name: r for r in fluxfix.status(import_targets=True)}['demo-check']; "
+            "print(r.verdict.value, '|', r.reason)")
+    out = subprocess.run([sys.executable, "-c", show], env=clean_env(PYTHONPATH=str(site)), capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    verdict, reason = out.stdout.strip().split(" | ")
+    assert verdict == "waiting for import" and "cannot import here: NotImplementedError" in reason
