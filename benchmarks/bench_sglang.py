@@ -94,6 +94,7 @@ def main(args, res: dict) -> dict:
     os.environ["FLUXFIX"] = "0" if args.variant == "unpatched" else "1"
     import fluxfix
     from fluxfix import sglang_models
+    from fluxfix.doctor import ENV_PREFIXES  # the settings that choose host code paths, as doctor records them
 
     import torch
     import torch._dynamo
@@ -127,7 +128,7 @@ def main(args, res: dict) -> dict:
     res["python"] = sys.version.split()[0]
     res["stood_in"] = sorted(m for m in ("sgl_kernel", "av", "flashinfer") if getattr(sys.modules.get(m), "FLUXFIX_STANDIN", False))
     res["stood_in"] += stood_in_cute
-    res["env"] = {k: v for k, v in os.environ.items() if k.startswith(("SGLANG_", "TORCHINDUCTOR_", "FLUXFIX", "TORCH_LOGS"))}
+    res["env"] = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
     res["fluxfix"] = [r.as_dict() for r in fluxfix.status()]
     res["fluxfix_applied"] = sorted(r["name"] for r in res["fluxfix"] if r.get("verdict") == "applied")
     if args.variant == "fluxfix":

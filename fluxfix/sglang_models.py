@@ -85,22 +85,21 @@ def init_model_parallel(device: str) -> None:
         ps.initialize_model_parallel(tensor_parallel_degree=1, sequence_parallel_degree=1)
 
 
-def random_weights(model, seed: int) -> None:
+def random_weights(model, seed: int, dev) -> None:
     """Fan-in scaled normal matrices, unit norm scales, small biases: activations stay O(1) through
-    the blocks, so compiled-vs-eager errors mean something. Drawn on the parameters' own device
-    (seconds instead of half a minute for a multi-billion-parameter model on a GPU machine)."""
+    the blocks, so compiled-vs-eager errors mean something. Drawn on the device the model was built
+    on (seconds instead of half a minute for a multi-billion-parameter model on a GPU machine)."""
     import torch
 
-    generators = {}
+    gen = torch.Generator(device=dev).manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            gen = generators.get(p.device) or generators.setdefault(p.device, torch.Generator(device=p.device).manual_seed(seed))
             if p.dim() >= 2:
-                p.copy_(torch.randn(p.shape, generator=gen, device=p.device) * p.shape[1] ** -0.5)
+                p.copy_(torch.randn(p.shape, generator=gen, device=dev) * p.shape[1] ** -0.5)
             elif name.endswith("weight"):
                 p.fill_(1.0)
             else:
-                p.copy_(torch.randn(p.shape, generator=gen, device=p.device) * 0.02)
+                p.copy_(torch.randn(p.shape, generator=gen, device=dev) * 0.02)
 
 
 def build(model: str, layers: int | None, device: str, dtype, height: int = 1024, width: int = 1024,
@@ -113,7 +112,8 @@ def build(model: str, layers: int | None, device: str, dtype, height: int = 1024
     arch = ARCHITECTURES[model]
     set_server_args(model_path=arch.published, attention_backend="torch_sdpa", kv_gather_degree=1)
     init_model_parallel(device)
-    values = {**arch.config, **depth_values(arch, layers)}
+    depth = depth_values(arch, layers)
+    values = {**arch.config, **depth}
     config = getattr(_host(config_mod), config_cls)()
     config.update_model_arch(dict(values))  # what sglang's loader does with config.json
     dev = torch.device(device)
@@ -124,7 +124,7 @@ def build(model: str, layers: int | None, device: str, dtype, height: int = 1024
             net = getattr(_host(model_mod), model_cls)(config=config, hf_config=dict(values))
     finally:
         torch.set_default_dtype(previous)
-    random_weights(net, seed)
+    random_weights(net, seed, dev)
     net.eval()
     pipeline = getattr(_host(pipe_mod), pipe_cls)() if pipe_mod else None
     inputs = _inputs(model, net, pipeline, dev, dtype, height, width, frames, text_len, seed)
@@ -135,7 +135,7 @@ def build(model: str, layers: int | None, device: str, dtype, height: int = 1024
             return net(**inputs)
 
     params = sum(p.numel() for p in net.parameters()) / 1e6
-    blocks = "+".join(str(v) for v in depth_values(arch, layers).values())
+    blocks = "+".join(str(v) for v in depth.values())
     what = f"sglang {model_cls} ({arch.published} architecture), {blocks} blocks at full width, {params:.0f}M params"
     return Built(net, inputs, step, what, params)
 

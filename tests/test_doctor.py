@@ -66,7 +66,7 @@ def test_a_disabled_patch_leaves_its_break_and_fails_the_exit_status(tmp_path):
 def test_full_width_models_on_cpu(tmp_path, host, model, name):
     # sglang 0.5.23 builds its FLUX.1 transformer on CPU (0.5.10's CPU platform cannot); on CPU its
     # GPU paths (JIT kernels, Triton) are not taken, so the CPU graph has no breaks to begin with.
-    # diffusers 0.37 (0.5.23's pin) builds all of them. FLUX.2-dev works too but needs ~10 GB here.
+    # diffusers 0.37 (0.5.23's pin) builds all of them. FLUX.2 (sglang's): the test below, in bfloat16.
     proc, data = doctor(tmp_path, "0.5.23", "--host", host, "--model", model)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (case,) = data["cases"]
