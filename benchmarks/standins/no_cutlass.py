@@ -1,6 +1,5 @@
 """Harness shim for Wan 2.1 and Qwen-Image on a GPU machine without nvidia-cutlass-dsl (see README.md):
 used by bench_sglang.py and by run_gpu.sh's doctor runs for those models, and named in every result."""
-import importlib
 import importlib.util
 import inspect
 import sys
@@ -17,8 +16,7 @@ def route_to_native() -> list[str]:
     done = []
     rope = "sglang.kernels.ops.diffusion.rope.rmsnorm_interleaved_rope_cutedsl"
     try:
-        importlib.util.find_spec("sglang.kernels.ops.diffusion.rope")
-        present = importlib.util.find_spec(rope) is not None
+        present = importlib.util.find_spec(rope) is not None  # imports its parent packages: they may be absent
     except ImportError:
         present = False
     if present and importlib.util.find_spec("cutlass") is None:
