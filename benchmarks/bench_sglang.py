@@ -23,6 +23,32 @@ import traceback
 
 T0 = time.time()
 LABEL = ""
+STAGES = ["import", "build", "eager", "explain", "compile", "compiled"]
+
+try:
+    from tqdm import tqdm  # the progress bar; shown on a terminal only (disable=None)
+except ImportError:
+    tqdm = None
+
+
+def progress(iterable, desc):
+    return tqdm(iterable, desc=desc, leave=False, disable=None) if tqdm else iterable
+
+
+class Stages:
+    """Where a long run is: one bar over the stages, and `res["stage"]` for a run that fails."""
+
+    def __init__(self, res, skip=()):
+        self.res = res
+        self.names = [s for s in STAGES if s not in skip]
+        self.bar = tqdm(total=len(self.names), desc=LABEL, disable=None) if tqdm else None
+
+    def __call__(self, name):
+        if self.bar and self.res.get("stage") in self.names:
+            self.bar.update(1)
+        if self.bar:
+            self.bar.set_postfix_str(name)
+        self.res["stage"] = name
 
 
 def log(msg: str) -> None:
@@ -88,7 +114,9 @@ def main(args, res: dict) -> dict:
     layers = None if args.layers == "full" else tuple(int(n) for n in args.layers.split(","))
     res.update({"bench": f"sglang-{args.model}-transformer", "model": args.model, "layers": args.layers,
                 "height": args.height, "width": args.width, "text_len": args.text_len,
-                "status": "running", "stage": "import"})
+                "status": "running"})
+    stage = Stages(res, skip=("explain",) if args.no_explain else ())
+    stage("import")
     # Both variants build through fluxfix's sglang builders; `unpatched` turns fluxfix off first
     # (FLUXFIX=0: no hooks, no patches), `fluxfix` activates every built-in patch before sglang loads.
     os.environ["FLUXFIX"] = "0" if args.variant == "unpatched" else "1"
@@ -137,7 +165,7 @@ def main(args, res: dict) -> dict:
     elif res["fluxfix_applied"]:
         raise RuntimeError(f"unpatched run has fluxfix patches applied: {res['fluxfix_applied']}")
 
-    res["stage"] = "build"
+    stage("build")
     dev = torch.device(args.device)
     cuda = dev.type == "cuda"
     dtype = torch.bfloat16
@@ -163,11 +191,11 @@ def main(args, res: dict) -> dict:
             torch.cuda.synchronize()
 
     def timed(warmup, iters):
-        for _ in range(warmup):
+        for _ in progress(range(warmup), "warm-up"):
             step()
         sync()
         ms = []
-        for _ in range(iters):
+        for _ in progress(range(iters), "timed"):
             if cuda:
                 a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                 a.record()
@@ -181,7 +209,7 @@ def main(args, res: dict) -> dict:
                 ms.append((time.perf_counter() - t) * 1e3)
         return ms
 
-    res["stage"] = "eager"
+    stage("eager")
     ref = step().float()
     sync()
     if not torch.isfinite(ref).all():
@@ -196,7 +224,7 @@ def main(args, res: dict) -> dict:
     log(f"eager median {res['eager_ms']['median']:.3f} ms (p10 {res['eager_ms']['p10']:.3f}, p90 {res['eager_ms']['p90']:.3f})")
 
     if not args.no_explain:
-        res["stage"] = "explain"
+        stage("explain")
         torch._dynamo.reset()
         counters.clear()
         t = time.time()
@@ -218,7 +246,7 @@ def main(args, res: dict) -> dict:
         for reason, n in counters["graph_break"].items():
             log(f"  dynamo counter x{n}: {str(reason).splitlines()[0][:200]}")
 
-    res["stage"] = "compile"
+    stage("compile")
     torch._dynamo.reset()
     counters.clear()
     try:
@@ -240,7 +268,7 @@ def main(args, res: dict) -> dict:
     res["second_call_s"] = time.time() - t
     log(f"first compiled call {res['compile_s']:.1f}s, second {res['second_call_s'] * 1e3:.1f} ms")
 
-    res["stage"] = "compiled"
+    stage("compiled")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     res["compiled_ms"] = stats(timed(args.warmup, args.iters))
@@ -266,7 +294,7 @@ def main(args, res: dict) -> dict:
     if cuda:
         res["gpu"] = torch.cuda.get_device_name()
     res["status"] = "ok"
-    res["stage"] = "done"
+    stage("done")
     res["total_s"] = time.time() - T0
     return res
 

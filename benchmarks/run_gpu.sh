@@ -36,7 +36,15 @@ pipi() { python3 -m pip install -q --no-index --no-deps --no-compile --disable-p
   python3 -c 'import sys, torch, triton; print("python", sys.version.split()[0], "torch", torch.__version__, "triton", triton.__version__, "cuda", torch.version.cuda)'
   nproc; } 2>&1 | sed 's/^/[machine] /' | tee -a "$LOG"
 
-[ -d "$HOSTS/common" ] || { say "installing common deps"; pipi --target "$HOSTS/common" "$ROOT"/.whl/common/*.whl; }
+# installs hold a lock: several run_gpu.sh may run side by side, one per GPU (CUDA_VISIBLE_DEVICES=N in a RUN)
+exec 9>"$HOSTS/.install.lock"
+install() {  # DIR WHAT ARGS...: install once into DIR
+  local dir=$1 what=$2; shift 2
+  flock 9
+  [ -d "$dir" ] || { say "installing $what"; pipi --target "$dir" "$@"; }
+  flock -u 9
+}
+install "$HOSTS/common" "common deps" "$ROOT"/.whl/common/*.whl
 # doctor as `fluxfix doctor`, with the bench's harness shims: scipy.stats first (see bench_sglang.py) and,
 # for Wan and Qwen-Image, sglang's CuTe DSL norms on their native path (standins/no_cutlass.py)
 DOCTOR_MAIN='import sys, scipy.stats
@@ -45,7 +53,7 @@ if {"wan", "qwen-image"} & set(sys.argv):
 from fluxfix.cli import main; sys.exit(main())'
 # keyed by the checkout's code, so a machine kept warm between calls never runs a stale copy
 FLUXFIX_DIR="$HOSTS/fluxfix-$(cd "$ROOT" && cat setup.cfg $(find fluxfix/ patches/ -name '*.py' -o -name '*.json' | sort) | md5sum | cut -c1-10)"
-[ -d "$FLUXFIX_DIR" ] || { say "installing fluxfix from $ROOT"; pipi --no-build-isolation --target "$FLUXFIX_DIR" "$ROOT"; }
+install "$FLUXFIX_DIR" "fluxfix from $ROOT" --no-build-isolation "$ROOT"
 
 n=0
 for spec in "$@"; do
@@ -62,10 +70,10 @@ for spec in "$@"; do
       "$release" "$variant" "$mode" "$label" "${flags[*]:-}" >>"$RESULTS"
     continue
   fi
-  [ -d "$HOSTS/$release" ] || { say "installing sglang $release"; pipi --target "$HOSTS/$release" "$ROOT"/.whl/"$release"/*.whl; }
+  install "$HOSTS/$release" "sglang $release" "$ROOT"/.whl/"$release"/*.whl
   path="$FLUXFIX_DIR:$HOSTS/$release:$HOSTS/common:$ROOT/benchmarks/standins"
   limit=$((left < RUN_TIMEOUT_S ? left : RUN_TIMEOUT_S))
-  say "run $n: sglang $release $variant $mode ${label:+($label) }${envs[*]:-} timeout ${limit}s"
+  say "run $n/$#: sglang $release $variant $mode ${label:+($label) }${envs[*]:-} timeout ${limit}s"
   cache="$HOSTS/inductor-$(date +%s%N)"  # a new dir every run, also on a machine kept warm between calls
   if [ "$variant" = doctor ]; then  # $mode is the model here; doctors may run side by side
     own="$HOSTS/doctor-$release-$mode-$$"
