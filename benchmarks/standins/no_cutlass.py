@@ -25,7 +25,12 @@ def route_to_native() -> list[str]:
         def _unavailable(*args, **kwargs):
             raise RuntimeError(f"{rope} is stood in (no nvidia-cutlass-dsl)")
 
-        stand_in.__getattr__ = lambda name: _unavailable
+        def __getattr__(name):  # dunders stay missing: module scans read __file__ and the like
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return _unavailable
+
+        stand_in.__getattr__ = __getattr__
         stand_in.can_use_fused_rmsnorm_interleaved_rope = lambda *args, **kwargs: False
         sys.modules[rope] = stand_in
         done.append("cutedsl fused RMSNorm+RoPE (reports unusable)")
