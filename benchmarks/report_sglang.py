@@ -101,10 +101,17 @@ def plot(rows, png, doctor=()):
     import matplotlib.pyplot as plt
 
     rows = [r for r in rows if r.get("status") == "ok"]
-    panels = sorted({(r.get("model", "flux"), r["mode"]) for r in rows})
-    fig, axes = plt.subplots(1, len(panels) + bool(doctor), figsize=(7 * (len(panels) + bool(doctor)), 5.5), squeeze=False)
-    for ax, (model, mode) in zip(axes[0], panels):
-        sel = [r for r in rows if (r.get("model", "flux"), r["mode"]) == (model, mode)]
+    key = lambda r: (r.get("model", "flux"), str(r.get("layers", "2,4")), r["mode"])  # noqa: E731
+    panels = sorted({key(r) for r in rows})
+    n = len(panels) + bool(doctor)
+    cols = min(3, n)
+    lines = -(-n // cols)
+    fig, axes = plt.subplots(lines, cols, figsize=(8 * cols, 5.5 * lines), squeeze=False)
+    axes = list(axes.flat)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    for ax, panel in zip(axes, panels):
+        sel = [r for r in rows if key(r) == panel]
         ys = range(len(sel))
         med = [r["compiled_ms"]["median"] for r in sel]
         err = [[m - r["compiled_ms"]["p10"] for m, r in zip(med, sel)], [r["compiled_ms"]["p90"] - m for m, r in zip(med, sel)]]
@@ -112,13 +119,18 @@ def plot(rows, png, doctor=()):
         ax.barh(list(ys), med, xerr=err, color=colors, alpha=0.8, capsize=3, label="compiled (median, p10-p90)")
         ax.scatter([r["eager_ms"]["median"] for r in sel], list(ys), marker="|", s=300, color="black", zorder=3, label="eager median")
         ax.set_yticks(list(ys))
-        ax.set_yticklabels([f"{name(r)}, {graphs_breaks(r)[0]} graph(s) [{r['_src']}]" for r in sel], fontsize=8)
-        ax.set_xlabel("ms per transformer forward (bf16, 1024x1024: 4096 image + 512 text tokens)")
-        ax.set_title(f"{sel[0].get('what', model)}\nmode={mode}", fontsize=9)
+        ax.set_yticklabels([f"{r.get('host_version', '?')} {r['variant']}{' (' + r['label'] + ')' if r.get('label') else ''}\n"
+                            f"{graphs_breaks(r)[0]} graph(s) [{r['_src']}]" for r in sel], fontsize=7)
+        # zoomed: the differences are a few percent; the axis does not start at 0
+        low = min(med + [r["eager_ms"]["median"] for r in sel])
+        ax.set_xlim(left=0.9 * low)
+        shape = sel[0].get("inputs", {}).get("hidden_states")
+        ax.set_xlabel(f"ms per transformer forward, axis zoomed (bf16; hidden_states {shape})")
+        ax.set_title(f"{sel[0].get('what', panel[0])}\nmode={panel[2]}", fontsize=9)
         ax.invert_yaxis()
         ax.legend(fontsize=8, loc="lower right")
     if doctor:
-        ax = axes[0][-1]
+        ax = axes[len(panels)]
         found = doctor_rows(doctor)
         ys = range(len(found))
         ax.barh([y - 0.2 for y in ys], [f[1] for f in found], height=0.4, color="tab:red", label="sglang unpatched")
