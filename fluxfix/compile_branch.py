@@ -20,7 +20,8 @@ class CompileBranch:
     parameters: the parameter list the replacement is written for, defaults left out;
     defect: names the original's code uses where it has the defect (all must be there);
     relies_on: (helper, names) another function of the module whose code the replacement relies on;
-    when_compiling: the body run while compiling (the parameters in scope); it must return."""
+    when_compiling: the body run while compiling (the parameters in scope); where it does not
+    return, the host's original code runs after it (a branch for some arguments only)."""
 
     owner: str
     function: str

@@ -521,6 +521,77 @@ def data_pointer_tests() -> dict:
     return result
 
 
+# sglang's Triton scale-shift launcher by release, and the host's own torch fallback of the same op
+SCALE_SHIFT_LAUNCHERS = ("sglang.multimodal_gen.runtime.layers.triton_ops", "sglang.jit_kernel.diffusion.triton.scale_shift",
+                         "sglang.kernels.ops.diffusion.triton.scale_shift",
+                         "sglang.kernels.ops.diffusion.modulate.scale_shift_triton")
+SCALE_SHIFT_FALLBACKS = (("sglang.kernels.ops.diffusion.common.fallback_torch", "fuse_scale_shift_kernel_native"),
+                         ("sglang.kernels.ops.diffusion.triton.torch_fallback", "fuse_scale_shift_kernel_native"),
+                         ("sglang.jit_kernel.diffusion.triton.torch_fallback", "fuse_scale_shift_kernel_native"),
+                         ("sglang.jit_kernel.diffusion.triton.mps_fallback", "fuse_scale_shift_kernel_native"),
+                         ("sglang.jit_kernel.diffusion.triton.npu_fallback", "fuse_scale_shift_native"))
+
+
+def _first_importable(names):
+    import importlib
+    import importlib.util
+
+    for name in names:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # a parent package this release does not have
+            found = False
+        if found:
+            return name, importlib.import_module(name)
+    return None, None
+
+
+def scale_shift_zero_test() -> dict:
+    """sglang's Triton scale-shift launcher called with scalar scale and shift (as Wan's norms do),
+    traced with fullgraph=True on fake CUDA tensors (tracing needs no GPU) without and with fluxfix;
+    then, patched, compiled by inductor on CPU and compared with the host's own torch fallback of
+    the same op (scale 0 and shift 0: the host's copy of x, bit for bit)."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with gpu_driver_stand_in():
+        where, module = _first_importable(SCALE_SHIFT_LAUNCHERS)
+        launcher = module.fuse_scale_shift_kernel
+        fallback = next(getattr(m, f) for m, f in ((_first_importable([n])[1], f) for n, f in SCALE_SHIFT_FALLBACKS) if m)
+    with FakeTensorMode():
+        fake = (torch.empty(2, 8, 16, device="cuda", dtype=torch.bfloat16), torch.zeros(1, device="cuda"),
+                torch.zeros(1, device="cuda"))
+    result = {"module": where, "unpatched": fullgraph_error(launcher, *fake)}
+    result["unpatched_site"] = break_site(result["unpatched"])
+    x = torch.randn(2, 8, 16, dtype=torch.bfloat16)
+    zero, scale, shift = torch.zeros(1), torch.full((1,), 0.5), torch.full((1,), -0.25)
+    try:
+        launcher(x, scale, shift)
+        result["eager_unpatched"] = None
+    except Exception as exc:  # the host's own CUDA assertion on CPU tensors
+        result["eager_unpatched"] = type(exc).__name__
+    import fluxfix
+
+    result["status"] = {r.name: [r.verdict.value, r.reason] for r in fluxfix.status()}["sglang-scale-shift-zero-test"]
+    result["patched"] = fullgraph_error(launcher, *fake)
+    try:
+        launcher(x, scale, shift)
+        result["eager_patched"] = None
+    except Exception as exc:
+        result["eager_patched"] = type(exc).__name__
+    torch._dynamo.reset()
+    compiled = torch.compile(launcher, fullgraph=True)
+    moved, kept = compiled(x, scale, shift), compiled(x, zero, zero)
+    expected = fallback(x, scale, shift)
+    result["compiled_dtype"] = str(moved.dtype)
+    result["compiled_close"] = torch.allclose(moved.float(), expected.float(), rtol=1e-2, atol=1e-2)
+    result["compiled_moved"] = not moved.equal(x)
+    result["zero_is_copy"] = kept.equal(x) and kept.data_ptr() != x.data_ptr()
+    fluxfix.revert()
+    result["reverted"] = fullgraph_error(launcher, *fake)
+    return result
+
+
 def main() -> None:
     name, *args = sys.argv[1:]
     warnings.simplefilter("ignore")  # hosts warn a lot at import on CPU; results go to stdout

@@ -1,0 +1,29 @@
+"""sglang-scale-shift-zero-test on real releases: the Triton scale-shift launcher's host read-back
+of scalar scale/shift breaks fullgraph=True unpatched and traces patched; compiled, the patched
+launcher matches the host's own torch fallback, keeps the host's zero fast path (a copy of x) and
+x's dtype; outside compiled code the host's code runs unchanged (found by `fluxfix doctor` on the
+GPU, Wan 2.1; BENCHMARKS.md)."""
+import pytest
+
+# release -> the file the launcher lives in
+LAUNCHER_FILE = {
+    "0.5.8": "sglang/multimodal_gen/runtime/layers/triton_ops.py",
+    "0.5.9": "sglang/jit_kernel/diffusion/triton/scale_shift.py",
+    "0.5.10": "sglang/jit_kernel/diffusion/triton/scale_shift.py",
+    "0.5.17": "sglang/kernels/ops/diffusion/triton/scale_shift.py",
+    "0.5.23": "sglang/kernels/ops/diffusion/modulate/scale_shift_triton.py",
+}
+
+
+@pytest.mark.parametrize("version", sorted(LAUNCHER_FILE))
+def test_scale_shift_zero_test_compiles_in_one_graph(probe, version):
+    result = probe(version, "scale_shift_zero_test")
+    assert "Data-dependent branching" in result["unpatched"], result["unpatched"]
+    assert result["unpatched_site"].startswith(LAUNCHER_FILE[version] + ":"), result["unpatched_site"]
+    verdict, reason = result["status"]
+    assert verdict == "applied" and "fuse_scale_shift_kernel" in reason, reason
+    assert result["patched"] is None, result["patched"]
+    assert result["eager_unpatched"] == result["eager_patched"] == "AssertionError"  # host's CUDA check, unchanged
+    assert result["compiled_dtype"] == "torch.bfloat16"
+    assert result["compiled_close"] and result["compiled_moved"] and result["zero_is_copy"]
+    assert "Data-dependent branching" in result["reverted"]
