@@ -525,11 +525,11 @@ def data_pointer_tests() -> dict:
 SCALE_SHIFT_LAUNCHERS = ("sglang.multimodal_gen.runtime.layers.triton_ops", "sglang.jit_kernel.diffusion.triton.scale_shift",
                          "sglang.kernels.ops.diffusion.triton.scale_shift",
                          "sglang.kernels.ops.diffusion.modulate.scale_shift_triton")
-SCALE_SHIFT_FALLBACKS = (("sglang.kernels.ops.diffusion.common.fallback_torch", "fuse_scale_shift_kernel_native"),
-                         ("sglang.kernels.ops.diffusion.triton.torch_fallback", "fuse_scale_shift_kernel_native"),
-                         ("sglang.jit_kernel.diffusion.triton.torch_fallback", "fuse_scale_shift_kernel_native"),
-                         ("sglang.jit_kernel.diffusion.triton.mps_fallback", "fuse_scale_shift_kernel_native"),
-                         ("sglang.jit_kernel.diffusion.triton.npu_fallback", "fuse_scale_shift_native"))
+SCALE_SHIFT_FALLBACKS = {"sglang.kernels.ops.diffusion.common.fallback_torch": "fuse_scale_shift_kernel_native",
+                         "sglang.kernels.ops.diffusion.triton.torch_fallback": "fuse_scale_shift_kernel_native",
+                         "sglang.jit_kernel.diffusion.triton.torch_fallback": "fuse_scale_shift_kernel_native",
+                         "sglang.jit_kernel.diffusion.triton.mps_fallback": "fuse_scale_shift_kernel_native",
+                         "sglang.jit_kernel.diffusion.triton.npu_fallback": "fuse_scale_shift_native"}
 
 
 def _first_importable(names):
@@ -557,7 +557,8 @@ def scale_shift_zero_test() -> dict:
     with gpu_driver_stand_in():
         where, module = _first_importable(SCALE_SHIFT_LAUNCHERS)
         launcher = module.fuse_scale_shift_kernel
-        fallback = next(getattr(m, f) for m, f in ((_first_importable([n])[1], f) for n, f in SCALE_SHIFT_FALLBACKS) if m)
+        name, found = _first_importable(SCALE_SHIFT_FALLBACKS)
+        fallback = getattr(found, SCALE_SHIFT_FALLBACKS[name])
     with FakeTensorMode():
         fake = (torch.empty(2, 8, 16, device="cuda", dtype=torch.bfloat16), torch.zeros(1, device="cuda"),
                 torch.zeros(1, device="cuda"))
