@@ -139,6 +139,11 @@ class Engine:
                   if self.why_off(patch) is None and host_version(patch.host) is not None for target in patch.targets]
         failed = []
         for patch, target in wanted:
+            if self._absent(target):  # e.g. a module that moved between releases: another target has it
+                with self._lock:
+                    self.outcomes.setdefault(patch.name, {}).setdefault(
+                        target, Outcome(target, Verdict.NOT_NEEDED, f"no {target} in this {patch.host} release"))
+                continue
             error = self._try_import(patch, target)
             if error:
                 failed.append((patch, target))
@@ -149,6 +154,16 @@ class Engine:
                 with self._lock:
                     self.outcomes.setdefault(patch.name, {}).setdefault(
                         target, Outcome(target, Verdict.WAITING, f"cannot import here: {error}"))
+
+    @staticmethod
+    def _absent(target: str) -> bool:
+        """The installed host has no such module, or no such parent package."""
+        try:
+            return importlib.util.find_spec(target) is None
+        except ModuleNotFoundError as exc:
+            return bool(exc.name) and (target == exc.name or target.startswith(exc.name + "."))
+        except Exception:  # the parent exists but fails to import: _try_import says why
+            return False
 
     @staticmethod
     def _try_import(patch: Patch, target: str) -> str | None:

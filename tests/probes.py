@@ -573,7 +573,9 @@ def scale_shift_zero_test() -> dict:
         result["eager_unpatched"] = type(exc).__name__
     import fluxfix
 
-    result["status"] = {r.name: [r.verdict.value, r.reason] for r in fluxfix.status()}["sglang-scale-shift-zero-test"]
+    record = {r.name: r for r in fluxfix.status(import_targets=True)}["sglang-scale-shift-zero-test"]
+    result["status"] = [record.verdict.value, record.reason]
+    result["modules"] = {m: [o.verdict.value, o.reason] for m, o in record.modules.items()}
     result["patched"] = fullgraph_error(launcher, *fake)
     try:
         launcher(x, scale, shift)

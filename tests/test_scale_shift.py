@@ -22,6 +22,12 @@ def test_scale_shift_zero_test_compiles_in_one_graph(probe, version):
     assert LAUNCHER_FILE[version] + ":" in result["unpatched_site"], result["unpatched_site"]
     verdict, reason = result["status"]
     assert verdict == "applied" and "fuse_scale_shift_kernel" in reason, reason
+    # the launcher moved between releases: the other places the patch looks are absent here, and say so
+    for module, (module_verdict, why) in result["modules"].items():
+        if module == result["module"]:
+            assert module_verdict == "applied", why
+        else:
+            assert module_verdict == "not needed" and why == f"no {module} in this sglang release", why
     assert result["patched"] is None, result["patched"]
     assert result["eager_unpatched"] == result["eager_patched"] == "AssertionError"  # host's CUDA check, unchanged
     assert result["compiled_dtype"] == "torch.bfloat16"
