@@ -14,27 +14,36 @@ from fluxfix import hookimpl
 from fluxfix.compile_branch import CompileBranch, CompileBranches
 from fluxfix.patches.sglang_host import SglangPatch
 
-READ_BACK_ANY = CompileBranch(
-    owner="", function="fuse_scale_shift_kernel", parameters="(x, scale, shift, scale_constant, block_l, block_c)",
-    defect=("any",),
-    when_compiling="""
+WHILE_COMPILING = """
 if scale.numel() == 1 and shift.numel() == 1 and scale.dim() <= 1 and shift.dim() <= 1:
     # 0-dim scalars keep x's dtype, as the kernel's store into empty_like(x) does
-    moved = x * (scale_constant + scale.reshape(())) + shift.reshape(())
-    return torch.where((scale != 0) | (shift != 0), moved, x)""",
-)
-READ_BACK_MAX = replace(READ_BACK_ANY, defect=("abs", "max"))  # 0.5.8-0.5.9: `abs().max() == 0`
+    moved = x * ({c} + scale.reshape(())) + shift.reshape(())
+    return torch.where((scale != 0) | (shift != 0), moved, x)"""
 
-# where the launcher lives: 0.5.8, 0.5.9-0.5.11, 0.5.17, 0.5.21+
-MODULES = ("sglang.multimodal_gen.runtime.layers.triton_ops", "sglang.jit_kernel.diffusion.triton.scale_shift",
-           "sglang.kernels.ops.diffusion.triton.scale_shift", "sglang.kernels.ops.diffusion.modulate.scale_shift_triton")
+READ_BACK_ANY = CompileBranch(  # 0.5.10+: `scale.any() or shift.any()`
+    owner="", function="fuse_scale_shift_kernel", parameters="(x, scale, shift, scale_constant, block_l, block_c)",
+    defect=("any",), when_compiling=WHILE_COMPILING.format(c="scale_constant"),
+)
+READ_BACK_MAX = replace(READ_BACK_ANY, defect=("abs", "max"))  # 0.5.9: `abs().max() == 0`
+# 0.5.8: the same test, in a launcher without scale_constant (its kernel computes x * (1 + scale) + shift)
+READ_BACK_MAX_NO_CONSTANT = replace(READ_BACK_MAX, parameters="(x, scale, shift, block_l, block_c)",
+                                    when_compiling=WHILE_COMPILING.format(c="1"))
+
+# where the launcher lives: 0.5.8, 0.5.9-0.5.11, 0.5.17, 0.5.21+. From 0.5.11 a machine without a GPU
+# binds the module's name to the host's torch fallback instead, which has no defect.
+BRANCHES = {
+    "sglang.multimodal_gen.runtime.layers.triton_ops": (READ_BACK_MAX_NO_CONSTANT,),
+    "sglang.jit_kernel.diffusion.triton.scale_shift": (READ_BACK_ANY, READ_BACK_MAX),
+    "sglang.kernels.ops.diffusion.triton.scale_shift": (READ_BACK_ANY,),
+    "sglang.kernels.ops.diffusion.modulate.scale_shift_triton": (READ_BACK_ANY,),
+}
 
 
 class ScaleShiftZeroTest(CompileBranches, SglangPatch):
     name = "sglang-scale-shift-zero-test"
     summary = "the Triton scale-shift launcher's host-side zero test becomes a torch.where while compiling"
-    branches = {module: (READ_BACK_ANY, READ_BACK_MAX) for module in MODULES}
-    targets = MODULES
+    branches = BRANCHES
+    targets = tuple(BRANCHES)
     breaks_on = ("Data-dependent branching",)
     upstream = "none yet (0.5.23 still reads scale/shift back to the host)"
 

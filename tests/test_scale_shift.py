@@ -10,6 +10,7 @@ LAUNCHER_FILE = {
     "0.5.8": "sglang/multimodal_gen/runtime/layers/triton_ops.py",
     "0.5.9": "sglang/jit_kernel/diffusion/triton/scale_shift.py",
     "0.5.10": "sglang/jit_kernel/diffusion/triton/scale_shift.py",
+    "0.5.11": "sglang/jit_kernel/diffusion/triton/scale_shift.py",
     "0.5.17": "sglang/kernels/ops/diffusion/triton/scale_shift.py",
     "0.5.23": "sglang/kernels/ops/diffusion/modulate/scale_shift_triton.py",
 }
@@ -31,5 +32,7 @@ def test_scale_shift_zero_test_compiles_in_one_graph(probe, version):
     assert result["patched"] is None, result["patched"]
     assert result["eager_unpatched"] == result["eager_patched"] == "AssertionError"  # host's CUDA check, unchanged
     assert result["compiled_dtype"] == "torch.bfloat16"
-    assert result["compiled_close"] and result["compiled_moved"] and result["zero_is_copy"]
+    assert result["compiled_moved"] and result["zero_is_copy"]
+    # against the host's own torch fallback of the op; 0.5.8 has none (the later ones compute the same formula)
+    assert result.get("compiled_close") is (None if version == "0.5.8" else True)
     assert "Data-dependent branching" in result["reverted"]
