@@ -136,7 +136,7 @@ def main(args, res: dict) -> dict:
     t = time.time()
     stood_in_cute = []
     if args.model in ("wan", "qwen-image") and args.device.startswith("cuda"):
-        import no_cutlass  # benchmarks/standins, on PYTHONPATH beside the other stand-ins
+        import no_cutlass  # patches/sglang/standins, on PYTHONPATH beside the other stand-ins
 
         stood_in_cute = no_cutlass.route_to_native()
     importlib.import_module(sglang_models.ROOT + sglang_models.CLASSES[args.model][0])

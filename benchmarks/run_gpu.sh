@@ -13,7 +13,7 @@
 # Wheels (cp312, x86_64) are read from .whl/common (sglang's import-time deps) and .whl/RELEASE
 # (sglang itself); BENCHMARKS.md says how they were fetched. Each release goes into its own
 # --target dir and each run gets its own PYTHONPATH: the release, the deps, the import-only
-# stand-ins (benchmarks/standins) and fluxfix built from this checkout (off in variant unpatched).
+# stand-ins (patches/sglang/standins) and fluxfix built from this checkout (off in variant unpatched).
 # Every run compiles cold (its own TORCHINDUCTOR_CACHE_DIR). Env: BUDGET_S (stop starting runs
 # after this many seconds, default 540), RUN_TIMEOUT_S (per run, default 300), BENCH_ARGS (extra
 # arguments for every run, e.g. "--double 1 --single 2").
@@ -71,7 +71,7 @@ for spec in "$@"; do
     continue
   fi
   install "$HOSTS/$release" "sglang $release" "$ROOT"/.whl/"$release"/*.whl
-  path="$FLUXFIX_DIR:$HOSTS/$release:$HOSTS/common:$ROOT/benchmarks/standins"
+  path="$FLUXFIX_DIR:$HOSTS/$release:$HOSTS/common:$ROOT/patches/sglang/standins"
   limit=$((left < RUN_TIMEOUT_S ? left : RUN_TIMEOUT_S))
   say "run $n/$#: sglang $release $variant $mode ${label:+($label) }${envs[*]:-} timeout ${limit}s"
   cache="$HOSTS/inductor-$(date +%s%N)"  # a new dir every run, also on a machine kept warm between calls

@@ -41,15 +41,18 @@ class CompileReport:
     breaks: Counter = field(default_factory=Counter)  # reason -> count
     sites: list[Break] = field(default_factory=list)  # each break, by place
     error: str | None = None  # the run stopped here (e.g. a GPU kernel on a CPU machine)
+    recompiles: int = 0  # graphs compiled by calls after the first (new inputs of the same model)
 
     def summary(self) -> str:
         text = f"{self.graphs} graph(s) holding {self.ops} op(s), {sum(self.breaks.values())} break(s)"
         text += f", {self.frames_abandoned} frame(s) abandoned to eager" if self.frames_abandoned else ""
+        text += f", {self.recompiles} recompile(s)" if self.recompiles else ""
         return text + (f"; stopped: {self.error}" if self.error else "")
 
     def as_dict(self) -> dict:
         return {"graphs": self.graphs, "ops": self.ops, "frames_abandoned": self.frames_abandoned,
-                "breaks": sum(self.breaks.values()), "sites": [asdict(s) for s in self.sites], "error": self.error}
+                "breaks": sum(self.breaks.values()), "sites": [asdict(s) for s in self.sites], "error": self.error,
+                "recompiles": self.recompiles}
 
 
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
@@ -90,9 +93,10 @@ class _Collector(logging.Handler):
         self.sites[key].frame_abandoned |= abandoned
 
 
-def compile_report(fn, *args, **kwargs) -> CompileReport:
-    """Compile `fn` afresh with a counting backend, run it once on the inputs, and report. An
-    error while running (not tracing) is kept in the report: what was traced before it counts."""
+def compile_report(fn, *args, more=(), **kwargs) -> CompileReport:
+    """Compile `fn` afresh with a counting backend, run it on the inputs, then on each argument
+    tuple of `more` (its recompiles), and report. An error while running (not tracing) is kept in
+    the report: what was traced before it counts."""
     import torch
     from torch._dynamo.utils import counters
 
@@ -109,9 +113,13 @@ def compile_report(fn, *args, **kwargs) -> CompileReport:
     torch._logging.set_logs(graph_breaks=True)
     logger.addHandler(collector)
     propagate, logger.propagate = logger.propagate, False  # collected here, not printed
-    error = None
+    error, first = None, 0
     try:
-        torch.compile(fn, backend=counting_backend)(*args, **kwargs)
+        compiled = torch.compile(fn, backend=counting_backend)
+        compiled(*args, **kwargs)
+        first = len(ops)
+        for later in more:
+            compiled(*later)
     except Exception as exc:
         error = one_line(exc)
     finally:
@@ -123,4 +131,30 @@ def compile_report(fn, *args, **kwargs) -> CompileReport:
         for reason, count in counters[kind].items():
             reasons[reason.strip().splitlines()[0].strip()] += count
     frames = counters["frames"]
-    return CompileReport(len(ops), sum(ops), frames["total"] - frames["ok"], reasons, list(collector.sites.values()), error)
+    first = first or len(ops)
+    return CompileReport(first, sum(ops[:first]), frames["total"] - frames["ok"], reasons, list(collector.sites.values()), error,
+                         recompiles=len(ops) - first)
+
+
+def fullgraph_error(fn, *args) -> str | None:
+    """None if torch.compile(fn, fullgraph=True) traces and runs `fn` on `args`, else dynamo's
+    error, type first (its message holds the user frames: `break_site` reads them)."""
+    import torch
+
+    torch._dynamo.reset()
+    try:
+        torch.compile(fn, fullgraph=True, backend="eager")(*args)
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def break_site(error: str | None) -> str | None:
+    """'file:line: code' of the innermost user frame where dynamo stopped, from its message."""
+    if not error or "from user code:" not in error:
+        return None
+    frames = re.findall(r'File "([^"]+)", line (\d+), in \w+\n\s+(.+)', error.split("from user code:")[-1])
+    if not frames:
+        return None
+    path, line, code = frames[-1]
+    return f"{short_path(path)}:{line}: {code.strip()}"

@@ -4,13 +4,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 
 def _status(args) -> int:
     import fluxfix
 
-    records = sorted(fluxfix.status(import_targets=not args.no_import), key=lambda r: r.name)
+    records = fluxfix.status(import_targets=not args.no_import)  # in name order, as fluxfix.status() gives them
     if args.json:
         json.dump([r.as_dict() for r in records], sys.stdout, indent=2)
         print()
@@ -26,7 +27,8 @@ def _status(args) -> int:
 def _doctor(args) -> int:
     from fluxfix import doctor
 
-    return doctor.run(args.host, args.model, args.layers, args.device, args.dtype, args.json)
+    features = tuple(f.strip() for f in ",".join(args.feature).split(",") if f.strip())
+    return doctor.run(args.host, args.model, args.layers, args.device, args.dtype, args.json, features)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,17 +43,27 @@ def main(argv: list[str] | None = None) -> int:
         "doctor", help="every graph break of a real host model, with and without fluxfix, and which patch removes it",
         description="Builds a real host model from its real configuration class with random weights (or, where that "
         "cannot be built on this machine, the host's real components), compiles it with and without fluxfix and lists "
-        "every graph break. Exit status 1 when breaks remain that no fluxfix patch removes.")
-    doctor.add_argument("--host", choices=["sglang", "diffusers"], default="sglang")
+        "every graph break. Exit status 1 when breaks remain that no fluxfix patch removes, 2 when doctor cannot run.")
+    doctor.add_argument("--host", help="sglang or diffusers (default: the first of them installed here)")
     doctor.add_argument("--model", default="flux", help="flux, flux2, wan, qwen-image (sglang also: components) (default flux)")
     doctor.add_argument("--layers", type=int, default=1, help="double and single blocks each, at full width (default 1)")
     doctor.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     doctor.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     doctor.add_argument("--json", metavar="PATH", help="also write the results as JSON (- for stdout)")
+    doctor.add_argument("--feature", action="append", default=[], metavar="NAME[,NAME]",
+                        help="host features to switch on (diffusers: layerwise-fp8, group-offload, first-block-cache, "
+                        "faster-cache, taylorseer, mag-cache, lora); repeatable, combinable")
     doctor.set_defaults(run=_doctor)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    return args.run(args)
+    try:
+        code = args.run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `fluxfix status --json | head`: the reader left, which is fine
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+        return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from fluxfix.breaks import Break, CompileReport, compile_report
 
-HOSTS = {"sglang": "fluxfix.doctor_sglang", "diffusers": "fluxfix.doctor_diffusers"}
+EXIT_OK, EXIT_BREAKS_REMAIN, EXIT_ERROR = 0, 1, 2  # 2: doctor could not run (bad arguments, no host, no device)
 NO_PATCH = "no patch yet"
 GPU_ONLY = "n/a: GPU-only code traced on a machine without a GPU"
 SCHEMA_VERSION = 1
@@ -83,25 +83,67 @@ def compare(name: str, what: str, before: CompileReport, after: CompileReport, p
     return outcome
 
 
-def run(host: str, model: str, layers: int, device: str, dtype_name: str, json_path: str | None) -> int:
+def device_problem(device: str) -> str | None:
+    """Why `device` cannot run a model here, checked before anything is built."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        return f"{device!r} is not a torch device ({str(exc).splitlines()[0]}); use cpu or cuda"
+    if dev.type == "cpu":
+        return None
+    module = getattr(torch, dev.type, None)
+    if module is None or not hasattr(module, "is_available") or not module.is_available():
+        return f"no {dev.type} device is available on this machine; use --device cpu"
+    return None
+
+
+def choose_host(host: str | None, hosts: dict) -> tuple[str | None, str | None]:
+    """The host to run: the one asked for, else the first installed one. (host, or None and why)."""
+    from fluxfix.engine import host_version
+
+    if host is not None:
+        if host not in hosts:
+            return None, f"unknown host {host!r}; fluxfix knows: {', '.join(hosts) or '(none installed)'}"
+        if host_version(host) is None:
+            return None, (f"{host} is not installed in this environment; install the release you run "
+                          f"(e.g. pip install {host}==<version>) and run doctor again")
+        return host, None
+    installed = [h for h in hosts if hosts[h].doctor and host_version(h) is not None]
+    if not installed:
+        return None, f"none of the hosts fluxfix knows ({', '.join(hosts)}) is installed here; install one and run doctor again"
+    return installed[0], None
+
+
+def run(host: str | None, model: str, layers: int, device: str, dtype_name: str, json_path: str | None,
+        features: tuple[str, ...] = ()) -> int:
     start = time.time()
     import torch
 
     import fluxfix
     from fluxfix.engine import ENGINE, host_version
 
+    ENGINE.load_patches()
+    host, problem = choose_host(host, ENGINE.hosts)
+    problem = problem or device_problem(device)
+    declared = ENGINE.hosts[host] if host else None
+    if declared is not None and not problem:
+        unknown = [f for f in features if f not in declared.features]
+        if unknown:
+            problem = (f"unknown feature(s) {', '.join(unknown)} for {host}; choose from: "
+                       f"{', '.join(declared.features) or '(none)'}")
+    if problem:
+        print(f"fluxfix doctor: {problem}", file=sys.stderr)
+        return EXIT_ERROR
     version = host_version(host)
-    if version is None:
-        print(f"fluxfix doctor: {host} is not installed in this environment; install the release you run "
-              f"(e.g. pip install {host}==<version>) and run doctor again", file=sys.stderr)
-        return 2
     dtype = getattr(torch, dtype_name)
-    builder = importlib.import_module(HOSTS[host])
+    builder = importlib.import_module(declared.doctor)
     if model not in builder.MODELS:
         print(f"fluxfix doctor: unknown model {model!r} for {host}; choose one of: {', '.join(builder.MODELS)}", file=sys.stderr)
-        return 2
-    _progress(start, f"building {host} {version} {model} on {device} ({dtype_name})")
-    cases, notes = builder.cases(model, layers, device, dtype)
+        return EXIT_ERROR
+    _progress(start, f"building {host} {version} {model} on {device} ({dtype_name})" + (f" with {', '.join(features)}" if features else ""))
+    cases, notes = builder.cases(model, layers, device, dtype, features) if features else builder.cases(model, layers, device, dtype)
     patches = list(ENGINE.load_patches().values())
     outcomes = []
     for case in cases:
@@ -112,15 +154,15 @@ def run(host: str, model: str, layers: int, device: str, dtype_name: str, json_p
         except Exception as exc:  # e.g. a GPU kernel on a CPU machine: compiling still shows the breaks before it
             notes.append(f"{case.name}: eager run stopped here ({type(exc).__name__})")
         _progress(start, f"{case.name}: compiling without fluxfix")
-        before = compile_report(case.fn)
+        before = compile_report(case.fn, more=case.more)
         fluxfix.activate()
         _progress(start, f"{case.name}: compiling with fluxfix")
-        after = compile_report(case.fn)
+        after = compile_report(case.fn, more=case.more)
         records = {r.name: r for r in fluxfix.status()}
         outcomes.append(compare(case.name, case.what, before, after, patches, records, torch.cuda.is_available()))
     _progress(start, "done")
     header = {"schema_version": SCHEMA_VERSION, "host": host, "host_version": version, "model": model, "layers": layers,
-              "device": device, "dtype": dtype_name, "torch": torch.__version__, "notes": notes,
+              "device": device, "dtype": dtype_name, "torch": torch.__version__, "features": list(features), "notes": notes,
               "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(ENV_PREFIXES)}}
     print_table(header, outcomes)
     if json_path:
@@ -130,7 +172,7 @@ def run(host: str, model: str, layers: int, device: str, dtype_name: str, json_p
         with (sys.stdout if json_path == "-" else open(json_path, "w")) as out:
             json.dump(data, out, indent=2)
             out.write("\n")
-    return 1 if any(o.unremoved for o in outcomes) else 0
+    return EXIT_BREAKS_REMAIN if any(o.unremoved for o in outcomes) else EXIT_OK
 
 
 def _table(rows: list[tuple]) -> list[str]:
@@ -146,11 +188,11 @@ def print_table(header: dict, outcomes: list[Outcome]) -> None:
     for note in header["notes"]:
         print(f"  note: {note}")
     print()
-    rows = [("case", "graphs", "breaks", "abandoned frames", "stopped (without / with)")]
+    rows = [("case", "graphs", "breaks", "abandoned frames", "recompiles", "stopped (without / with)")]
     for o in outcomes:
         b, a = o.before, o.after
         rows.append((o.name, f"{b.graphs} -> {a.graphs}", f"{sum(b.breaks.values())} -> {sum(a.breaks.values())}",
-                     f"{b.frames_abandoned} -> {a.frames_abandoned}",
+                     f"{b.frames_abandoned} -> {a.frames_abandoned}", f"{b.recompiles} -> {a.recompiles}",
                      " / ".join(e or "-" for e in (b.error, a.error)) if (b.error or a.error) else ""))
     print("\n".join(_table(rows)))
     print("\n(each count: without fluxfix -> with fluxfix)\n")
@@ -168,4 +210,10 @@ def print_table(header: dict, outcomes: list[Outcome]) -> None:
         if i in code and code[i]:
             print(f"{'':4}{code[i][:110]}")
     left = sum(len(o.unremoved) for o in outcomes)
-    print(f"\n{left} break site(s) remain that no fluxfix patch removes" if left else "\nevery break found is removed by fluxfix")
+    rows_all = [r for o in outcomes for r in o.rows]
+    removed = sum(r.after == 0 for r in rows_all)
+    gpu_only_left = sum(r.after > 0 and r.fixed_by == GPU_ONLY for r in rows_all)
+    summary = f"{removed} of {len(rows_all)} break site(s) removed by fluxfix"
+    if gpu_only_left:
+        summary += f"; {gpu_only_left} left in GPU-only code traced on a machine without a GPU (n/a: not the host's defect)"
+    print(f"\n{summary}; " + (f"{left} remain that no fluxfix patch removes" if left else "none remains that a patch could remove"))

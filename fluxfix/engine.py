@@ -10,8 +10,11 @@ from importlib.metadata import PackageNotFoundError, version
 
 import wrapt
 
+from typing import Callable
+
 from fluxfix import registry, settings as settings_mod
 from fluxfix.errors import one_line
+from fluxfix.host import Host
 from fluxfix.patch import Outcome, Patch, Record, StepAside, Verdict
 
 log = logging.getLogger("fluxfix")
@@ -37,19 +40,24 @@ class Engine:
         self.settings: settings_mod.Settings | None = None
         self.patches: dict[str, Patch] | None = None
         self.outcomes: dict[str, dict[str, Outcome]] = {}  # patch name -> module -> outcome
+        self.hosts: dict[str, Host] = {}
+        # every change made, oldest first, across patches: revert undoes newest first, so patches
+        # that change the same host module (three change sglang's layernorm) unwind in order
+        self._undo: list[tuple[str, str, Callable[[], None]]] = []
         self._hooked: set[str] = set()
 
     # -- choosing ---------------------------------------------------------------------------
     def load_patches(self) -> dict[str, Patch]:
         with self._lock:
             if self.patches is None:
-                self.patches = registry.load()
+                found = registry.load()
+                self.patches, self.hosts = found.patches, found.hosts
             return self.patches
 
     def why_off(self, patch: Patch) -> str | None:
         s = self.settings
         if s is None or not s.enabled:
-            return "fluxfix is off (FLUXFIX=0)" if s else "fluxfix is not active"
+            return f"fluxfix is off (FLUXFIX={s.raw})" if s else "fluxfix is not active"
         if patch.name in s.disabled:
             return "named in FLUXFIX_DISABLE"
         if s.only is not None and patch.name not in s.only:
@@ -64,7 +72,7 @@ class Engine:
                 return True
             self.settings = settings or settings_mod.read()
             if not self.settings.enabled:
-                log.debug("fluxfix: off (FLUXFIX=0)")
+                log.debug("fluxfix: off (FLUXFIX=%s)", self.settings.raw)
                 return False
             patches = self.load_patches()
             settings_mod.warn_unknown(self.settings, set(patches))
@@ -87,7 +95,7 @@ class Engine:
         if getattr(spec, "_initializing", False):
             # Another thread is still executing it: importing waits until it is done.
             module = importlib.import_module(module.__name__)
-        for patch in list((self.patches or {}).values()):
+        for patch in list((self.patches or {}).values()):  # in name order: deterministic
             if module.__name__ in patch.targets and self.why_off(patch) is None:
                 self._apply(patch, module)
 
@@ -100,7 +108,8 @@ class Engine:
             try:
                 sites = patch.inspect(module)
                 undo = patch.apply(module, sites)
-                done[name] = Outcome(name, Verdict.APPLIED, "patched " + ", ".join(sites), undo)
+                self._undo.append((patch.name, name, undo))
+                done[name] = Outcome(name, Verdict.APPLIED, "patched " + ", ".join(sites))
                 log.info("fluxfix: %s applied to %s", patch.name, ", ".join(sites))
                 return
             except StepAside as aside:
@@ -125,10 +134,12 @@ class Engine:
     def revert(self) -> None:
         """Put back the original objects, newest change first; activate() may run again later."""
         with self._lock:
-            for per_module in self.outcomes.values():
-                for outcome in reversed(list(per_module.values())):
-                    if outcome.undo is not None:
-                        outcome.undo()
+            while self._undo:
+                patch, module, undo = self._undo.pop()
+                try:
+                    undo()
+                except Exception as exc:  # keep unwinding: the rest must still come back
+                    log.warning("fluxfix: could not undo %s in %s: %s", patch, module, one_line(exc))
             self.outcomes.clear()
             self.active = False
 
@@ -139,7 +150,7 @@ class Engine:
                   if self.why_off(patch) is None and host_version(patch.host) is not None for target in patch.targets]
         failed = []
         for patch, target in wanted:
-            if self._absent(target):  # e.g. a module that moved between releases: another target has it
+            if self.absent(target):  # e.g. a module that moved between releases: another target has it
                 with self._lock:
                     self.outcomes.setdefault(patch.name, {}).setdefault(
                         target, Outcome(target, Verdict.NOT_NEEDED, f"no {target} in this {patch.host} release"))
@@ -156,7 +167,7 @@ class Engine:
                         target, Outcome(target, Verdict.WAITING, f"cannot import here: {error}"))
 
     @staticmethod
-    def _absent(target: str) -> bool:
+    def absent(target: str) -> bool:
         """The installed host has no such module, or no such parent package."""
         try:
             return importlib.util.find_spec(target) is None

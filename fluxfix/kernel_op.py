@@ -20,7 +20,7 @@ from fluxfix import recode
 
 NAMESPACE = "fluxfix"
 _lock = threading.Lock()
-_ops: dict[str, tuple] = {}  # op name -> (its CustomOpDef, the original it runs), registered once per process
+_ops: dict[str, tuple] = {}  # op name -> (its CustomOpDef, its KernelOp, the original it runs)
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class KernelOp:
             `Tensor(a!)` marks what the kernel writes in place
     fake:   shapes and dtypes of the result from the inputs (None for in-place kernels)
     kernel_call: the method the function calls on its JIT-loaded module (the opaque call)
+    loader: the prefix of the names through which the function loads that module (e.g. "_jit_")
     direct_when_given: optional parameters (e.g. `out`) that, when a caller passes them, send the
             call to the host's original code instead: an op may not return a tensor it was given,
             so the op is only ever reached with them left at None
@@ -45,6 +46,7 @@ class KernelOp:
     schema: str
     fake: Callable
     kernel_call: str
+    loader: str
     direct_when_given: tuple[str, ...] = ()
 
     def _parsed(self):
@@ -102,7 +104,7 @@ def opaque_function(obj, spec: KernelOp) -> types.FunctionType | None:
     for layer in _chain(obj):
         if inspect.isfunction(layer):
             names = layer.__code__.co_names
-            if spec.kernel_call in names and any(n.startswith("_jit_") for n in names):
+            if spec.kernel_call in names and any(n.startswith(spec.loader) for n in names):
                 return layer
     return None
 
@@ -117,11 +119,16 @@ def _register(spec: KernelOp, impl: Callable):
     import torch
 
     with _lock:
-        if spec.op not in _ops:
-            op = torch.library.custom_op(f"{NAMESPACE}::{spec.op}", mutates_args=spec.mutated(), schema=spec.schema)(impl)
-            op.register_fake(spec.fake)
-            _ops[spec.op] = (op, impl)
-        return _ops[spec.op]
+        if spec.op in _ops:  # registered once per process: a re-activation reuses it
+            op, first_spec, first_impl = _ops[spec.op]
+            if first_spec != spec or first_impl.__code__ is not impl.__code__:
+                raise ValueError(f"custom op {NAMESPACE}::{spec.op} is already registered for {first_impl.__qualname__} "
+                                 f"({first_spec.schema}); {impl.__qualname__} ({spec.schema}) needs an op name of its own")
+            return op, first_impl
+        op = torch.library.custom_op(f"{NAMESPACE}::{spec.op}", mutates_args=spec.mutated(), schema=spec.schema)(impl)
+        op.register_fake(spec.fake)
+        _ops[spec.op] = (op, spec, impl)
+        return op, impl
 
 
 def _trampoline_source(func: types.FunctionType, spec: KernelOp, op_name: str, original_name: str) -> str:

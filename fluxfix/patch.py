@@ -33,20 +33,48 @@ class Patch:
       inspect(module) -> sites   the places in `module` that still have the defect,
                                  or raise StepAside(verdict, reason);
       apply(module, sites) -> undo   change those places in place; `undo()` restores
-                                 the very same original objects.
+                                 the very same original objects;
+      defect() -> str | None     run the host's own code at the patch's target and say how the
+                                 defect shows (None when it does not): every contract test case
+                                 asserts through it.
     """
 
-    name: str = ""
     summary: str = ""
     host: str = ""  # distribution whose code is patched, e.g. "sglang"
     targets: tuple[str, ...] = ()  # modules inspected as soon as they are imported
     upstream: str = ""  # the upstream fix this mirrors or goes beyond
+    # host release specifier -> verdict on a machine like CI's (no GPU): the README's support matrix
+    # and the matrix test come from it; text after the verdict (in parentheses) is shown, not compared
+    expected: dict[str, str] = {}
+    contract_release: str = ""  # a release with the defect, where the contract cases run
+    drift: tuple[str, str, str] = ()  # (file in the host's dir, old text, new text): that edit changes the target's shape
+
+    @property
+    def name(self) -> str:
+        """A built-in patch is named after its module: patches/<host>/<words>.py is `<host>-<words>`;
+        a third-party patch sets `name` itself."""
+        parts = type(self).__module__.split(".")
+        if len(parts) == 3 and parts[0] == "patches":
+            return f"{parts[1]}-{parts[2].replace('_', '-')}"
+        raise TypeError(f"{type(self).__qualname__} ({type(self).__module__}) must set a `name`")
 
     def inspect(self, module: Any) -> Any:
         raise NotImplementedError
 
     def apply(self, module: Any, sites: Any) -> Callable[[], None]:
         raise NotImplementedError
+
+    def defect(self) -> str | None:
+        raise NotImplementedError(f"{self.name} declares no defect() check")
+
+    def expected_verdict(self, release: str) -> str | None:
+        """The declared verdict for a host release (first matching specifier), or None."""
+        from packaging.specifiers import SpecifierSet
+
+        for spec, verdict in self.expected.items():
+            if SpecifierSet(spec).contains(release, prereleases=True):
+                return verdict
+        return None
 
     def import_context(self):
         """The context in which `fluxfix status` imports this patch's targets (e.g. answering a
@@ -66,7 +94,6 @@ class Outcome:
     module: str
     verdict: Verdict
     reason: str
-    undo: Callable[[], None] | None = field(default=None, repr=False)
 
 
 @dataclass

@@ -17,6 +17,7 @@ class Settings:
     only: frozenset[str] | None  # patch names picked by FLUXFIX, None for all
     disabled: frozenset[str]  # FLUXFIX_DISABLE
     strict: bool  # FLUXFIX_STRICT: raise instead of stepping aside
+    raw: str = ""  # FLUXFIX as the user wrote it, for reasons ("fluxfix is off (FLUXFIX=false)")
 
 
 def autoload_wanted(environ=os.environ) -> bool:
@@ -38,6 +39,9 @@ def read(environ=os.environ) -> Settings:
         enabled, only = True, None
     else:
         enabled, only = True, _names(raw)
+        if not only:
+            log.warning("fluxfix: FLUXFIX=%r names no patch, so every patch stays off; use 1 (all patches), "
+                        "0 (off) or a comma list of patch names (valid names: `fluxfix status`)", raw)
     strict_raw = environ.get("FLUXFIX_STRICT", "").strip().lower()
     if strict_raw not in OFF | ALL:
         log.warning(
@@ -50,6 +54,7 @@ def read(environ=os.environ) -> Settings:
         only=only,
         disabled=_names(environ.get("FLUXFIX_DISABLE", "")),
         strict=strict_raw in ALL,
+        raw=(raw or "").strip(),
     )
 
 

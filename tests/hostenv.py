@@ -40,7 +40,7 @@ PINS = {
 
 # Releases whose CPU-importable modules still import sglang's compiled kernel package at module
 # level (0.5.8's layers/layernorm.py: `from sgl_kernel import ...`). That package is CUDA-only and
-# hundreds of MB; its import-only stand-in (benchmarks/standins, calling anything in it raises)
+# hundreds of MB; its import-only stand-in (patches/sglang/standins, calling anything in it raises)
 # goes last on their PYTHONPATH. Later releases import it only on CUDA.
 KERNEL_STANDIN = {("sglang", "0.5.8")}
 
@@ -85,7 +85,7 @@ def host_env(dist: str, version: str) -> dict:
     if (dist, version) in KERNEL_STANDIN:
         standin = hosts_root() / "standin-sgl_kernel"
         if not (standin / "sgl_kernel").is_dir():
-            shutil.copytree(REPO / "benchmarks" / "standins" / "sgl_kernel", standin / "sgl_kernel", dirs_exist_ok=True)
+            shutil.copytree(REPO / "patches" / "sglang" / "standins" / "sgl_kernel", standin / "sgl_kernel", dirs_exist_ok=True)
         env["PYTHONPATH"] += os.pathsep + str(standin)
     return env
 

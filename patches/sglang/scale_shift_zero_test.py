@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from fluxfix import hookimpl
 from fluxfix.compile_branch import CompileBranch, CompileBranches
-from fluxfix.patches.sglang_host import SglangPatch
+from patches.sglang.host import SglangPatch
 
 WHILE_COMPILING = """
 if scale.numel() == 1 and shift.numel() == 1 and scale.dim() <= 1 and shift.dim() <= 1:
@@ -40,7 +40,6 @@ BRANCHES = {
 
 
 class ScaleShiftZeroTest(CompileBranches, SglangPatch):
-    name = "sglang-scale-shift-zero-test"
     summary = "the Triton scale-shift launcher's host-side zero test becomes a torch.where while compiling"
     branches = BRANCHES
     targets = tuple(BRANCHES)

@@ -1,7 +1,7 @@
 """On AMD, Flux 2 must admit the AITER and AITER_SAGE attention backends. Between sglang PRs
 #22423 and #22802 its backend list lacked them (a regression on ROCm); admit them where missing."""
 from fluxfix import StepAside, Verdict, hookimpl
-from fluxfix.patches.sglang_host import SglangPatch
+from patches.sglang.host import SglangPatch
 
 WANTED = ("AITER", "AITER_SAGE")
 
@@ -13,7 +13,6 @@ def on_rocm() -> bool:
 
 
 class Flux2Aiter(SglangPatch):
-    name = "sglang-flux2-aiter"
     summary = "Flux 2 admits the AITER and AITER_SAGE attention backends on ROCm"
     targets = ("sglang.multimodal_gen.runtime.models.dits.flux_2",)
     upstream = "sglang #22802"

@@ -9,9 +9,10 @@ some of its kernels as torch ops already (the fused QK-norm+RoPE; the in-place Q
 """
 from fluxfix import hookimpl
 from fluxfix.kernel_op import KernelOp, KernelOps
-from fluxfix.patches.sglang_host import SglangPatch
+from patches.sglang.host import SglangPatch
 
 LAYERS = "sglang.multimodal_gen.runtime.layers"
+JIT_LOADER = "_jit_"  # sglang's kernel functions load their tvm-ffi module through _jit_<kernel>_module()
 
 
 def timestep_embedding_fake(t, dim, *flags, **named):  # the op drops arguments left at their default
@@ -28,6 +29,7 @@ TIMESTEP_EMBEDDING = KernelOp(
     "int max_period=10000, ScalarType dtype=float32) -> Tensor",
     fake=timestep_embedding_fake,
     kernel_call="timestep_embedding",
+    loader=JIT_LOADER,
 )
 
 INPLACE_QKNORM = KernelOp(
@@ -37,6 +39,7 @@ INPLACE_QKNORM = KernelOp(
     schema="(Tensor(a!) q, Tensor(b!) k, Tensor q_weight, Tensor k_weight, float eps=1e-06, *, SymInt head_dim=0) -> ()",
     fake=lambda q, k, q_weight, k_weight, eps=1e-6, *, head_dim=0: None,  # writes q and k in place
     kernel_call="qknorm",
+    loader=JIT_LOADER,
 )
 
 
@@ -47,12 +50,12 @@ RMSNORM_HF = KernelOp(  # 0.5.23+: RMSNorm.forward_cuda of models that cast befo
     schema="(Tensor input, Tensor weight, float eps=1e-06, Tensor? out=None) -> Tensor",
     fake=lambda input, weight, eps=1e-6, out=None: input.new_empty(input.shape),  # the host's empty_like(input)
     kernel_call="rmsnorm_hf",
+    loader=JIT_LOADER,
     direct_when_given=("out",),  # the kernel would return the `out` it was given: callers that pass it run as before
 )
 
 
 class JitKernelOps(KernelOps, SglangPatch):
-    name = "sglang-jit-kernel-ops"
     summary = "tvm-ffi JIT kernels (timestep embedding, in-place QK-norm, rmsnorm_hf) called through torch custom ops"
     kernels = {
         f"{LAYERS}.visual_embedding": (TIMESTEP_EMBEDDING,),

@@ -8,7 +8,7 @@ the warning is never traced there and rerouting it would change nothing; the pat
 import dis
 
 from fluxfix import StepAside, Verdict, hookimpl
-from fluxfix.patches.sglang_host import SglangPatch
+from patches.sglang.host import SglangPatch
 from fluxfix.warn_once import WarningSites
 
 ROPE = "sglang.multimodal_gen.runtime.layers.rotary_embedding"
@@ -19,7 +19,6 @@ def imports_inside(func) -> list[str]:
 
 
 class RopeWarning(WarningSites, SglangPatch):
-    name = "sglang-rope-warning"
     summary = "RoPE Triton-fallback warning shown once, outside the compiled graph"
     targets = (ROPE, f"{ROPE}.utils")  # a module up to 0.5.9, a package from 0.5.10
     functions = ("apply_flashinfer_rope_qk_inplace",)

@@ -8,13 +8,12 @@ import re
 
 from fluxfix import StepAside, Verdict, hookimpl
 from fluxfix.fold import cached_classmethods, fold
-from fluxfix.patches.sglang_host import SglangPatch
+from patches.sglang.host import SglangPatch
 
 PLATFORMS = "sglang.multimodal_gen.runtime.platforms"
 
 
 class PlatformChecks(SglangPatch):
-    name = "sglang-platform-checks"
     summary = "platform checks (classmethod over lru_cache) become compile-time constants"
     targets = tuple(f"{PLATFORMS}.{m}" for m in ("interface", "cuda", "rocm", "mps", "cpu", "npu", "musa", "xpu"))
     upstream = "sglang #23648 (0.5.11) hoisted one call site (linear layers); the checks themselves remain"

@@ -11,7 +11,7 @@ Found by `fluxfix doctor` on the GPU, sglang 0.5.23; both are in every block's f
 """
 from fluxfix import hookimpl
 from fluxfix.compile_branch import CompileBranch, CompileBranches
-from fluxfix.patches.sglang_host import SglangPatch
+from patches.sglang.host import SglangPatch
 
 RUNTIME = "sglang.multimodal_gen.runtime"
 
@@ -37,7 +37,6 @@ return param.detach().to(device=device, dtype=torch.float32)""",
 
 
 class DataPointerTests(CompileBranches, SglangPatch):
-    name = "sglang-data-pointer-tests"
     summary = "helpers that compare data pointers take a compile-safe branch while compiling"
     branches = {f"{RUNTIME}.models.dits.flux_2": (FLUX2_SWIGLU,), f"{RUNTIME}.layers.layernorm": (FP32_PARAM_CACHE,)}
     targets = tuple(branches)

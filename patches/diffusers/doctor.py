@@ -4,7 +4,7 @@ weights, one small image or video latent."""
 from __future__ import annotations
 
 from fluxfix.architectures import ARCHITECTURES, depth_values
-from fluxfix.doctor_cases import Case
+from fluxfix.cases import Case
 
 CLASSES = {"flux": "FluxTransformer2DModel", "flux2": "Flux2Transformer2DModel", "wan": "WanTransformer3DModel",
            "qwen-image": "QwenImageTransformer2DModel"}

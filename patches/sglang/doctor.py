@@ -1,14 +1,14 @@
 """What `fluxfix doctor` compiles for sglang: its real FLUX.1, FLUX.2, Wan 2.1 or Qwen-Image
-transformer (`fluxfix.sglang_models`) where it builds on this machine, else its real components
+transformer (`patches.sglang.models`) where it builds on this machine, else its real components
 that do import (linear layer, platform check, RoPE helper, fused norm, JIT kernels)."""
 from __future__ import annotations
 
 import traceback
 
-from fluxfix import sglang_models
+from patches.sglang import models as sglang_models
 from fluxfix.breaks import short_path
-from fluxfix.device_query import warp_size_answered
-from fluxfix.doctor_cases import Case
+from patches.sglang.host import warp_size_answered
+from fluxfix.cases import Case
 from fluxfix.errors import one_line
 
 MODELS = sglang_models.MODELS + ("components",)

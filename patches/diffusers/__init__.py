@@ -1,0 +1,1 @@
+"""diffusers: its patches and host support."""

@@ -1,0 +1,21 @@
+"""diffusers as a fluxfix host: the releases covered (sglang's pins 0.36.0 and 0.37.0, and the
+newest) and doctor's models and features."""
+from __future__ import annotations
+
+from fluxfix import Host, Patch, hookimpl
+
+RELEASES = ("0.36.0", "0.37.0", "0.40.0", "0.42.1")
+FEATURES = ("layerwise-fp8", "group-offload", "first-block-cache", "faster-cache", "taylorseer", "mag-cache", "lora")
+
+
+class DiffusersPatch(Patch):
+    host = "diffusers"
+    contract_release = "0.42.1"
+
+
+HOST = Host("diffusers", RELEASES, doctor="patches.diffusers.doctor", features=FEATURES)
+
+
+@hookimpl
+def fluxfix_hosts():
+    return [HOST]

@@ -1,0 +1,1 @@
+"""sglang's diffusion runtime (`sglang.multimodal_gen`): its patches and host support."""
