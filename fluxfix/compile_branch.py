@@ -21,7 +21,8 @@ class CompileBranch:
     defect: names the original's code uses where it has the defect (all must be there);
     relies_on: (helper, names) another function of the module whose code the replacement relies on;
     when_compiling: the body run while compiling (the parameters in scope); where it does not
-    return, the host's original code runs after it (a branch for some arguments only)."""
+    return, the host's original code runs after it (a branch for some arguments only);
+    helpers: names the body uses that the host's module does not define (added beside the original)."""
 
     owner: str
     function: str
@@ -29,6 +30,7 @@ class CompileBranch:
     defect: tuple
     when_compiling: str
     relies_on: tuple = ()
+    helpers: tuple = ()  # (name, object) pairs
 
     @property
     def qualname(self) -> str:
@@ -60,7 +62,7 @@ class CompileBranch:
         call = ", ".join(self.parameters.strip("()").replace(" ", "").split(","))
         source = (f"def {func.__name__}{self.parameters}:\n    if torch.compiler.is_compiling():\n{body}"
                   f"    return {original}({call})\n")
-        names = {original: recode.original_as_function(func)}
+        names = {original: recode.original_as_function(func), **dict(self.helpers)}
         if "torch" not in func.__globals__:
             import torch
 

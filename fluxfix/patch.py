@@ -47,7 +47,11 @@ class Patch:
     # and the matrix test come from it; text after the verdict (in parentheses) is shown, not compared
     expected: dict[str, str] = {}
     contract_release: str = ""  # a release with the defect, where the contract cases run
-    drift: tuple[str, str, str] = ()  # (file in the host's dir, old text, new text): that edit changes the target's shape
+    contract_state: tuple = ()  # edits (file, old, new) that put that release into the defective state, if it needs them
+    # edits (file in the host's dir, old text or "" to append, new text) after which the target has a
+    # shape the patch does not know: it must step aside ("target changed"), or raise in strict mode
+    drift: tuple = ()
+    contract_skips: dict[str, str] = {}  # contract case -> why it cannot run for this patch
 
     @property
     def name(self) -> str:

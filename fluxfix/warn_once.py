@@ -124,7 +124,7 @@ class WarningSites:
         if self.functions and not wanted:
             elsewhere = [q for q in self.functions if hasattr(module, q)]
             if elsewhere:
-                raise StepAside(Verdict.NOT_NEEDED, f"{module.__name__} only re-exports {', '.join(elsewhere)}; patched where defined")
+                raise StepAside(Verdict.NOT_NEEDED, f"{module.__name__} re-exports {', '.join(elsewhere)} (checked where it is defined)")
             raise StepAside(Verdict.TARGET_CHANGED, f"{module.__name__} no longer defines {', '.join(self.functions)}")
         sites, unsafe = {}, []
         for qualname, obj in wanted.items():
@@ -148,3 +148,10 @@ class WarningSites:
     def apply(self, module, sites):
         undos = [reroute(func) for func in sites.values()]
         return lambda: [undo() for undo in reversed(undos)]
+
+
+def warning_break(error: str | None) -> str | None:
+    """`error` (from fluxfix.breaks.fullgraph_error) if dynamo stopped at a warnings.warn call, else None."""
+    from fluxfix.breaks import break_site
+
+    return error if "warnings.warn(" in (break_site(error) or "") else None

@@ -12,11 +12,11 @@ import pytest
 
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS))
+# importing fluxfix's modules here must not activate it in the test process: tests choose the moment
+os.environ["FLUXFIX"] = "0"
 
 from hostenv import host_env  # noqa: E402
 
-# sglang releases the suite covers: before, inside and after each defect's range.
-SGLANG_ALL = ["0.5.8", "0.5.9", "0.5.10", "0.5.10.post1", "0.5.11", "0.5.17", "0.5.21", "0.5.23"]
 
 
 def clean_env(**extra: str) -> dict:
@@ -29,6 +29,7 @@ def clean_env(**extra: str) -> dict:
 def run_probe(version: str, probe: str, *args: str, env: dict | None = None, timeout: int = 600) -> dict:
     base = host_env("sglang", version)
     base = {k: v for k, v in base.items() if not k.startswith(("FLUXFIX", "SGLANG_PLUGINS"))}
+    base["FLUXFIX"] = "0"  # the probe chooses when fluxfix activates, unless the test sets FLUXFIX itself
     base.update(env or {})
     base["PYTHONPATH"] = os.pathsep.join([base.get("PYTHONPATH", ""), str(TESTS)]).strip(os.pathsep)
     proc = subprocess.run(
@@ -66,13 +67,10 @@ def install_distribution(root: Path, name: str, modules: dict[str, str], entry_p
     return site
 
 
-def copy_of_release(version: str, root: Path) -> Path:
-    """A private copy of a real sglang release (hard links, so cheap); edit files in it only
-    through `edit_file`, which replaces the link instead of writing through it."""
+def copy_tree(source: Path, target: Path) -> Path:
+    """A private copy of an installed tree (hard links, so cheap); edit files in it only through
+    `edit_file`, which replaces the link instead of writing through it."""
     import shutil
-
-    source = Path(host_env("sglang", version)["PYTHONPATH"].split(os.pathsep)[0])
-    target = root / f"sglang-{version}"
 
     def link(src, dst):
         try:
@@ -84,8 +82,14 @@ def copy_of_release(version: str, root: Path) -> Path:
     return target
 
 
+def copy_of_release(version: str, root: Path) -> Path:
+    """A private copy of a real sglang release (see copy_tree)."""
+    return copy_tree(Path(host_env("sglang", version)["PYTHONPATH"].split(os.pathsep)[0]), root / f"sglang-{version}")
+
+
 def edit_file(path: Path, old: str, new: str) -> None:
+    """Replace every `old` in the file (append `new` when `old` is empty)."""
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
     path.unlink()  # break the hard link: the original release stays untouched
-    path.write_text(text.replace(old, new))
+    path.write_text(text.replace(old, new) if old else text + new)

@@ -1,4 +1,4 @@
-"""Real host releases (sglang ...) installed side by side, one --target dir each.
+"""Real host releases (sglang, diffusers) installed side by side, one --target dir each.
 
 The test venv holds torch and the common import-time modules (requirements-hosts.txt);
 each release goes into its own dir with --no-deps, because its full dependency list pins
@@ -35,6 +35,11 @@ PINS = {
     # transformers 5.19 wants tokenizers>=0.23.1 and huggingface-hub>=1.31
     ("sglang", "0.5.23"): ["transformers==5.19.0", "tokenizers==0.23.2",
                            "huggingface-hub>=1.31,<3", "diffusers==0.37.0", "cache-dit==1.5.1"],
+    # diffusers alone (its users' stack): the huggingface-hub its release accepts
+    ("diffusers", "0.36.0"): ["huggingface-hub>=0.34,<1.0"],
+    ("diffusers", "0.37.0"): ["huggingface-hub>=1.5,<2"],
+    ("diffusers", "0.40.0"): ["huggingface-hub>=1.23,<2"],
+    ("diffusers", "0.42.1"): ["huggingface-hub>=1.32,<3"],
 }
 
 

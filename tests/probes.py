@@ -2,60 +2,35 @@
 
 `python -m probes NAME [ARG]` runs probe NAME and prints its result as one JSON line. Each probe
 uses the host's own functions; fluxfix is activated where the probe says (before or after the
-host's imports), so that tests compare real compile behaviour, not fluxfix's bookkeeping.
+host's imports), so that tests compare real compile behaviour, not fluxfix's bookkeeping. The
+helpers come from fluxfix itself: the process starts with FLUXFIX=0, so importing them activates
+nothing; `activate()` is the moment.
 """
 from __future__ import annotations
 
-import contextlib
+import sys
+
+# before anything below imports fluxfix's modules: what the interpreter-start auto-load did
+FLUXFIX_AT_START, TORCH_AT_START = "fluxfix" in sys.modules, "torch" in sys.modules
+
 import inspect
 import json
-import re
-import sys
+import os
 import types
 import warnings
 
-
-def fullgraph_error(fn, *args):
-    """None if torch.compile(fullgraph=True) traces `fn`, else the first line of why not."""
-    import torch
-
-    torch._dynamo.reset()
-    try:
-        torch.compile(fn, fullgraph=True, backend="eager")(*args)
-        return None
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
+from fluxfix.breaks import break_site, fullgraph_error
+from fluxfix.engine import ENGINE
+from fluxfix.warn_once import warning_break
+from patches.sglang.host import warp_size_answered as gpu_driver_stand_in
 
 
-def break_site(error: str | None) -> str | None:
-    """'file:line: code' of the innermost user frame where dynamo stopped, from its message."""
-    if not error or "from user code:" not in error:
-        return None
-    frames = re.findall(r'File "([^"]+)", line (\d+), in \w+\n\s+(.+)', error.split("from user code:")[-1])
-    if not frames:
-        return None
-    path, line, code = frames[-1]
-    return f"{path.split('site-packages/')[-1]}:{line}: {code.strip()}"
+def activate() -> None:
+    """The moment this probe activates fluxfix (its process starts with FLUXFIX=0 unless a test
+    sets FLUXFIX itself, so importing fluxfix's modules activated nothing until now)."""
+    import fluxfix
 
-
-def warning_breaks(error: str | None) -> bool:
-    return "warnings.warn(" in (break_site(error) or "")
-
-
-@contextlib.contextmanager
-def gpu_driver_stand_in():
-    """sglang's Triton norm module asks the CUDA driver for the warp size at import time; on a
-    machine with no GPU, answer that one question (32) during the import. No kernel runs."""
-    import torch
-
-    saved = torch.cuda.current_device, torch.cuda.get_device_properties, torch.get_device_module
-    torch.cuda.current_device = lambda: 0
-    torch.cuda.get_device_properties = lambda device=None: types.SimpleNamespace(warp_size=32)
-    torch.get_device_module = lambda device=None: torch.cuda  # torch 2.9 answers torch.cpu here
-    try:
-        yield
-    finally:
-        torch.cuda.current_device, torch.cuda.get_device_properties, torch.get_device_module = saved
+    fluxfix.activate(environ={**os.environ, "FLUXFIX": os.environ.get("PROBE_FLUXFIX", "1")})
 
 
 def _linear_case():
@@ -87,13 +62,14 @@ def platform(order: str = "after") -> dict:
     import torch
 
     if order == "before":
-        import fluxfix  # noqa: F401
+        activate()
     from sglang.multimodal_gen.runtime.platforms import interface
 
     (linear, x), (amp, y) = _linear_case(), _amp_case()
     out = {}
     if order == "after":
         out["unpatched"] = {"linear_error": fullgraph_error(linear, x), "amp_error": fullgraph_error(amp, y)}
+    activate()
     import fluxfix
     from fluxfix.fold import is_cached_classmethod
 
@@ -116,6 +92,7 @@ def _warning_case(fn, *args, match: str) -> dict:
     """Trace `fn` unpatched, activate fluxfix, trace again; count the host's warning."""
     error = fullgraph_error(fn, *args)
     out = {"unpatched_error": error, "unpatched_site": break_site(error)}
+    activate()
     import fluxfix
 
     with warnings.catch_warnings(record=True) as caught:
@@ -184,6 +161,7 @@ def verdicts() -> dict:
     """Every patch's verdict once every target module that imports here is imported."""
     import fluxfix
 
+    activate()
     with gpu_driver_stand_in():
         records = fluxfix.status(import_targets=True)
     return {r.name: {"verdict": r.verdict.value, "reason": r.reason, "version": r.host_version} for r in records}
@@ -191,7 +169,7 @@ def verdicts() -> dict:
 
 def autoload() -> dict:
     """What the interpreter-start hook did in this process, and whether it worked."""
-    out = {"fluxfix_loaded": "fluxfix" in sys.modules, "torch_loaded": "torch" in sys.modules}
+    out = {"fluxfix_loaded": FLUXFIX_AT_START and ENGINE.active, "torch_loaded": TORCH_AT_START}
     amp, y = _amp_case()
     out["amp_error"] = fullgraph_error(amp, y)
     return out
@@ -234,7 +212,7 @@ def _defects() -> dict:
     return {
         "linear_breaks": fullgraph_error(linear, x) is not None,
         "platform_breaks": fullgraph_error(amp, y) is not None,
-        "rope_warning_breaks": warning_breaks(rope_error),
+        "rope_warning_breaks": warning_break(rope_error) is not None,
     }
 
 
@@ -254,35 +232,6 @@ def _applied_once() -> bool:
     func = rotary_embedding.apply_flashinfer_rope_qk_inplace
     names = getattr(getattr(func, "__wrapped__", func), "__code__").co_names
     return names.count(ATTR) <= 1 and ATTR + ATTR not in "".join(names)
-
-
-def ordering(case: str) -> dict:
-    """Activation at different points of the host's imports; each case reports the defects the
-    host's own code still shows."""
-    import importlib
-
-    out = {}
-    if case == "before":
-        import fluxfix
-    elif case == "middle":
-        importlib.import_module("sglang.multimodal_gen.runtime.platforms")
-        import fluxfix
-    _defects()  # imports the host's modules (linear, rotary embedding, platforms)
-    if case in ("after", "revert-reactivate", "twice"):
-        import fluxfix
-    if case == "twice":
-        fluxfix.activate()
-        fluxfix.activate()
-    if case == "revert-reactivate":
-        fluxfix.revert()
-        out["after_revert"] = _defects()
-        fluxfix.activate()
-    import fluxfix
-
-    out["defects"] = _defects()
-    out["applied_once"] = _applied_once()
-    out["status"] = {r.name: r.verdict.value for r in fluxfix.status()}
-    return out
 
 
 def concurrent_imports() -> dict:
@@ -308,19 +257,15 @@ def concurrent_imports() -> dict:
         except Exception as exc:
             errors.append(f"{name}: {exc}")
 
-    def activate():
+    def activating():
         barrier.wait()
-        import fluxfix
+        activate()
 
-        fluxfix.activate()
-
-    threads = [threading.Thread(target=load, args=(m,)) for m in modules] + [threading.Thread(target=activate)]
+    threads = [threading.Thread(target=load, args=(m,)) for m in modules] + [threading.Thread(target=activating)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    from fluxfix.engine import ENGINE
-
     return {
         "errors": errors,
         "defects": _defects(),
@@ -381,6 +326,7 @@ def jit_kernels() -> dict:
         finally:
             restore()
         host_shapes.append([list(real.shape), str(real.dtype)])
+    activate()
     import fluxfix
 
     for name, (fn, *args) in cases.items():
@@ -463,6 +409,7 @@ def flux2_aiter(rocm: str = "rocm") -> dict:
         from sglang.multimodal_gen.runtime.models.dits import flux_2
     if rocm == "rocm":  # after the host's imports, which would query a real ROCm device
         torch.version.hip = "6.4.0"
+    activate()
     import fluxfix
 
     model = flux_2.Flux2Transformer2DModel
@@ -503,6 +450,7 @@ def data_pointer_tests() -> dict:
         for name, (fn, x) in cases.items():
             error = fullgraph_error(fn, x)
             result["unpatched"][name] = {"error": error and error.splitlines()[0], "site": break_site(error)}
+        activate()
         import fluxfix
 
         for name, (fn, x) in cases.items():
@@ -521,10 +469,7 @@ def data_pointer_tests() -> dict:
     return result
 
 
-# sglang's Triton scale-shift launcher by release, and the host's own torch fallback of the same op
-SCALE_SHIFT_LAUNCHERS = ("sglang.multimodal_gen.runtime.layers.triton_ops", "sglang.jit_kernel.diffusion.triton.scale_shift",
-                         "sglang.kernels.ops.diffusion.triton.scale_shift",
-                         "sglang.kernels.ops.diffusion.modulate.scale_shift_triton")
+# the host's own torch fallback of the scale-shift op, by release (0.5.8 has none)
 SCALE_SHIFT_FALLBACKS = {"sglang.kernels.ops.diffusion.common.fallback_torch": "fuse_scale_shift_kernel_native",
                          "sglang.kernels.ops.diffusion.triton.torch_fallback": "fuse_scale_shift_kernel_native",
                          "sglang.jit_kernel.diffusion.triton.torch_fallback": "fuse_scale_shift_kernel_native",
@@ -534,16 +479,9 @@ SCALE_SHIFT_FALLBACKS = {"sglang.kernels.ops.diffusion.common.fallback_torch": "
 
 def _first_importable(names):
     import importlib
-    import importlib.util
 
-    for name in names:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except ModuleNotFoundError:  # a parent package this release does not have
-            found = False
-        if found:
-            return name, importlib.import_module(name)
-    return None, None
+    name = next((n for n in names if not ENGINE.absent(n)), None)
+    return (name, importlib.import_module(name)) if name else (None, None)
 
 
 def scale_shift_zero_test() -> dict:
@@ -561,7 +499,9 @@ def scale_shift_zero_test() -> dict:
     with gpu_driver_stand_in():
         current_platform.is_cpu, current_platform.is_cuda = (lambda: False), (lambda: True)
         try:
-            where, module = _first_importable(SCALE_SHIFT_LAUNCHERS)
+            from patches.sglang.scale_shift_zero_test import BRANCHES  # where the launcher lives, by release
+
+            where, module = _first_importable(BRANCHES)
         finally:
             del current_platform.is_cpu, current_platform.is_cuda
         launcher = module.fuse_scale_shift_kernel
@@ -579,6 +519,7 @@ def scale_shift_zero_test() -> dict:
         result["eager_unpatched"] = None
     except Exception as exc:  # the host's own CUDA assertion on CPU tensors
         result["eager_unpatched"] = type(exc).__name__
+    activate()
     import fluxfix
 
     record = {r.name: r for r in fluxfix.status(import_targets=True)}["sglang-scale-shift-zero-test"]

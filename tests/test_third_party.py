@@ -1,5 +1,5 @@
 """A third-party patch package, built and installed here as a real distribution, is found through
-the same entry-point group as the built-ins and applied the same way."""
+the same entry-point group as the built-ins (the whole contract runs on one: test_contract.py)."""
 import subprocess
 import sys
 
@@ -46,30 +46,6 @@ class DemoCheck(Patch):
 def fluxfix_patches():
     return [DemoCheck()]
 '''
-
-CHECK = """
-import torch, demo_host
-def compiles():
-    torch._dynamo.reset()
-    try:
-        torch.compile(demo_host.step, fullgraph=True, backend="eager")(torch.ones(2))
-        return True
-    except Exception:
-        return False
-before = compiles()
-import fluxfix
-record = {r.name: r for r in fluxfix.status()}["demo-check"]
-print(before, compiles(), record.verdict.value, record.host_version)
-"""
-
-
-def test_third_party_patch_is_discovered_and_applied(tmp_path):
-    site = install_distribution(tmp_path, "fluxfix-demo-patch", {"demo_host": DEMO_HOST, "demo_patch": DEMO_PATCH}, ENTRY_POINTS)
-    out = subprocess.run(
-        [sys.executable, "-c", CHECK], env=clean_env(PYTHONPATH=str(site)), capture_output=True, text=True, check=True
-    )
-    assert out.stdout.split() == ["False", "True", "applied", "1.0"], out.stderr[-2000:]
-
 
 def test_a_target_that_fails_to_import_with_an_empty_message_is_reported(tmp_path):
     # hosts raise bare exceptions at import (sglang 0.5.10's CPU platform: NotImplementedError())

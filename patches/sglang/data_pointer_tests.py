@@ -11,7 +11,8 @@ Found by `fluxfix doctor` on the GPU, sglang 0.5.23; both are in every block's f
 """
 from fluxfix import hookimpl
 from fluxfix.compile_branch import CompileBranch, CompileBranches
-from patches.sglang.host import SglangPatch
+from fluxfix.breaks import fullgraph_error
+from patches.sglang.host import SglangPatch, warp_size_answered
 
 RUNTIME = "sglang.multimodal_gen.runtime"
 
@@ -42,6 +43,24 @@ class DataPointerTests(CompileBranches, SglangPatch):
     targets = tuple(branches)
     breaks_on = ("DataPtr", "data pointer")
     upstream = "none yet (0.5.23 still has both); sglang fixed the same pattern in Qwen-Image's own code"
+    expected = {"<0.5.17": "not needed", ">=0.5.17,<0.5.23": "applied (norm cache)", ">=0.5.23": "applied (both)"}
+    contract_release = "0.5.23"
+    drift = (("sglang/multimodal_gen/runtime/layers/layernorm.py", "def _cached_fp32_param(\n        self, attr: str,",
+              "def _cached_fp32_param(\n        self, cache_key, attr: str,"),
+             ("sglang/multimodal_gen/runtime/models/dits/flux_2.py", "def _flux2_swiglu(", "def _flux2_swiglu_drifted("))
+
+    def defect(self):
+        """FP32LayerNorm's fp32 weight cache, keyed by the weight's data pointer (0.5.17+), as every
+        call after the first finds it: filled."""
+        import torch
+
+        with warp_size_answered():
+            from sglang.multimodal_gen.runtime.layers import layernorm
+        norm = layernorm.FP32LayerNorm(64, elementwise_affine=True)
+        x = torch.randn(2, 8, 64, dtype=torch.bfloat16)
+        with torch.no_grad():
+            norm(x)
+            return fullgraph_error(norm, x)
 
 
 @hookimpl

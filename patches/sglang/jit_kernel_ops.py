@@ -9,7 +9,8 @@ some of its kernels as torch ops already (the fused QK-norm+RoPE; the in-place Q
 """
 from fluxfix import hookimpl
 from fluxfix.kernel_op import KernelOp, KernelOps
-from patches.sglang.host import SglangPatch
+from fluxfix.breaks import fullgraph_error
+from patches.sglang.host import SglangPatch, warp_size_answered
 
 LAYERS = "sglang.multimodal_gen.runtime.layers"
 JIT_LOADER = "_jit_"  # sglang's kernel functions load their tvm-ffi module through _jit_<kernel>_module()
@@ -63,6 +64,20 @@ class JitKernelOps(KernelOps, SglangPatch):
     }
     targets = tuple(kernels)
     upstream = "none (sglang wraps other kernels this way, e.g. fused QK-norm+RoPE)"
+    # 0.5.8 takes the timestep embedding from sgl_kernel (a torch op); 0.5.23 wraps the in-place
+    # QK-norm as a torch op itself and adds rmsnorm_hf
+    expected = {"<0.5.9": "applied (QK-norm)", ">=0.5.9,<0.5.23": "applied", ">=0.5.23": "applied (timestep, RMSNorm)"}
+    drift = (("sglang/jit_kernel/timestep_embedding.py", "def timestep_embedding(\n    t: torch.Tensor,",
+              "def timestep_embedding(\n    t: torch.Tensor,\n    period_scale: float,"),)
+
+    def defect(self):
+        """The timestep-embedding kernel traced on meta tensors (it needs a GPU to run)."""
+        import torch
+
+        with warp_size_answered():
+            from sglang.multimodal_gen.runtime.layers import visual_embedding
+        timestep = visual_embedding.timestep_embedding_cuda
+        return fullgraph_error(lambda t: timestep(t, 256, True), torch.randn(3, device="meta"))
 
 
 @hookimpl

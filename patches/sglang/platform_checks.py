@@ -7,6 +7,7 @@ over functools.lru_cache; called in compiled forward code they make dynamo aband
 import re
 
 from fluxfix import StepAside, Verdict, hookimpl
+from fluxfix.breaks import fullgraph_error
 from fluxfix.fold import cached_classmethods, fold
 from patches.sglang.host import SglangPatch
 
@@ -17,6 +18,22 @@ class PlatformChecks(SglangPatch):
     summary = "platform checks (classmethod over lru_cache) become compile-time constants"
     targets = tuple(f"{PLATFORMS}.{m}" for m in ("interface", "cuda", "rocm", "mps", "cpu", "npu", "musa", "xpu"))
     upstream = "sglang #23648 (0.5.11) hoisted one call site (linear layers); the checks themselves remain"
+    expected = {">=0.5.8": "applied"}  # the classmethod+lru_cache checks exist in every release
+    drift = (  # checks no longer cached, and is_amp_supported renamed: the shape the patch knows is gone
+        (f"{PLATFORMS.replace('.', '/')}/interface.py", "from functools import lru_cache",
+         "def lru_cache(maxsize=None):\n    return lambda f: f"),
+        (f"{PLATFORMS.replace('.', '/')}/interface.py", "def is_amp_supported(", "def amp_supported("),
+    )
+
+    def defect(self):
+        import torch
+
+        from sglang.multimodal_gen.runtime.platforms import current_platform
+
+        def scaled(x):  # the shape of sglang's own call sites: branch on the platform check
+            return x * 2 if current_platform.is_amp_supported() else x - 1
+
+        return fullgraph_error(scaled, torch.randn(4))
 
     def inspect(self, module):
         sites = cached_classmethods(module)

@@ -8,8 +8,9 @@ the warning is never traced there and rerouting it would change nothing; the pat
 import dis
 
 from fluxfix import StepAside, Verdict, hookimpl
-from patches.sglang.host import SglangPatch
-from fluxfix.warn_once import WarningSites
+from fluxfix.breaks import fullgraph_error
+from fluxfix.warn_once import WarningSites, warning_break
+from patches.sglang.host import SglangPatch, warp_size_answered
 
 ROPE = "sglang.multimodal_gen.runtime.layers.rotary_embedding"
 
@@ -23,6 +24,20 @@ class RopeWarning(WarningSites, SglangPatch):
     targets = (ROPE, f"{ROPE}.utils")  # a module up to 0.5.9, a package from 0.5.10
     functions = ("apply_flashinfer_rope_qk_inplace",)
     upstream = "sglang #23648 (0.5.11)"
+    expected = {"<0.5.10": "not needed (the FlashInfer import inside the function breaks first)",
+                ">=0.5.10,<0.5.11": "applied", ">=0.5.11": "not needed (fixed upstream)"}
+    drift = ((f"{ROPE.replace('.', '/')}/utils.py", "def apply_flashinfer_rope_qk_inplace(", "def apply_rope_qk_inplace_renamed("),
+             (f"{ROPE.replace('.', '/')}/__init__.py", "apply_flashinfer_rope_qk_inplace", "apply_rope_qk_inplace_renamed"))
+
+    def defect(self):
+        """Traced only: its Triton fallback cannot run without a GPU, and fullgraph=True stops at the
+        first break. Unpatched that is the warning; patched, tracing gets past it to the launch."""
+        import torch
+
+        with warp_size_answered():  # 0.5.8's Triton RoPE module asks for the warp size at import
+            from sglang.multimodal_gen.runtime.layers.rotary_embedding import apply_flashinfer_rope_qk_inplace as rope
+        q, k, cache = torch.randn(1, 4, 2, 8), torch.randn(1, 4, 2, 8), torch.randn(16, 8)
+        return warning_break(fullgraph_error(lambda q, k: rope(q, k, cache), q, k))
 
     def inspect(self, module):
         sites = super().inspect(module)

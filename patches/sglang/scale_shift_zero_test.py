@@ -12,7 +12,9 @@ from dataclasses import replace
 
 from fluxfix import hookimpl
 from fluxfix.compile_branch import CompileBranch, CompileBranches
-from patches.sglang.host import SglangPatch
+from fluxfix.breaks import fullgraph_error
+from fluxfix.engine import ENGINE
+from patches.sglang.host import SglangPatch, warp_size_answered
 
 WHILE_COMPILING = """
 if scale.numel() == 1 and shift.numel() == 1 and scale.dim() <= 1 and shift.dim() <= 1:
@@ -45,6 +47,24 @@ class ScaleShiftZeroTest(CompileBranches, SglangPatch):
     targets = tuple(BRANCHES)
     breaks_on = ("Data-dependent branching",)
     upstream = "none yet (0.5.23 still reads scale/shift back to the host)"
+    # from 0.5.11 a machine without a GPU binds the launcher's name to sglang's torch fallback
+    expected = {"<0.5.11": "applied", ">=0.5.11": "not needed (no GPU: sglang's torch fallback; applied with a GPU)"}
+    drift = (("sglang/jit_kernel/diffusion/triton/scale_shift.py", "def fuse_scale_shift_kernel(\n    x: torch.Tensor,",
+              "def fuse_scale_shift_kernel(\n    x: torch.Tensor,\n    gate: torch.Tensor,"),)
+
+    def defect(self):
+        """The Triton launcher with scalar scale and shift, traced on fake CUDA tensors (no GPU needed)."""
+        import importlib
+
+        import torch
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        with warp_size_answered():
+            module = next(importlib.import_module(m) for m in BRANCHES if not ENGINE.absent(m))
+        with FakeTensorMode():
+            fake = (torch.empty(2, 8, 16, device="cuda", dtype=torch.bfloat16), torch.zeros(1, device="cuda"),
+                    torch.zeros(1, device="cuda"))
+        return fullgraph_error(module.fuse_scale_shift_kernel, *fake)
 
 
 @hookimpl
