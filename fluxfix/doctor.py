@@ -15,7 +15,7 @@ from fluxfix.breaks import Break, CompileReport, compile_report
 EXIT_OK, EXIT_BREAKS_REMAIN, EXIT_ERROR = 0, 1, 2  # 2: doctor could not run (bad arguments, no host, no device)
 NO_PATCH = "no patch yet"
 GPU_ONLY = "n/a: GPU-only code traced on a machine without a GPU"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ENV_PREFIXES = ("FLUXFIX", "SGLANG_", "TORCH_", "TORCHINDUCTOR_")  # settings that change which code paths run
 
 

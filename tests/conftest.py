@@ -26,8 +26,8 @@ def clean_env(**extra: str) -> dict:
     return env
 
 
-def run_probe(version: str, probe: str, *args: str, env: dict | None = None, timeout: int = 600) -> dict:
-    base = host_env("sglang", version)
+def run_probe(version: str, probe: str, *args: str, env: dict | None = None, timeout: int = 600, host: str = "sglang") -> dict:
+    base = host_env(host, version)
     base = {k: v for k, v in base.items() if not k.startswith(("FLUXFIX", "SGLANG_PLUGINS"))}
     base["FLUXFIX"] = "0"  # the probe chooses when fluxfix activates, unless the test sets FLUXFIX itself
     base.update(env or {})
@@ -39,7 +39,7 @@ def run_probe(version: str, probe: str, *args: str, env: dict | None = None, tim
     for line in proc.stdout.splitlines():
         if line.startswith("PROBE "):
             return json.loads(line[len("PROBE "):])
-    raise AssertionError(f"probe {probe} on sglang {version} printed no result (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    raise AssertionError(f"probe {probe} on {host} {version} printed no result (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
 
 
 @pytest.fixture

@@ -95,8 +95,20 @@ def host_env(dist: str, version: str) -> dict:
     return env
 
 
+def all_releases() -> list[tuple[str, str]]:
+    """Every release the host folders declare (patches/<host>/host.py RELEASES)."""
+    import importlib
+
+    found = []
+    for host in ("sglang", "diffusers"):
+        found += [(host, v) for v in importlib.import_module(f"patches.{host}.host").RELEASES]
+    return found
+
+
 if __name__ == "__main__":
-    # Pre-warm from CI outside pytest (whose capture hides the progress lines):
-    #   python tests/hostenv.py sglang 0.5.8 0.5.23 ...
-    for v in sys.argv[2:]:
-        print(host_dir(sys.argv[1], v))
+    # Pre-warm outside pytest (whose capture hides the progress lines), one line per release:
+    #   python tests/hostenv.py sglang 0.5.8 0.5.23 ...   or   python tests/hostenv.py --all
+    os.environ.setdefault("FLUXFIX", "0")
+    wanted = all_releases() if sys.argv[1:] == ["--all"] else [(sys.argv[1], v) for v in sys.argv[2:]]
+    for n, (dist, v) in enumerate(wanted, 1):
+        print(f"[hostenv] {n}/{len(wanted)} {dist} {v}: {host_dir(dist, v)}", flush=True)

@@ -545,6 +545,86 @@ def scale_shift_zero_test() -> dict:
     return result
 
 
+def _weight_bytes(model) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def _graphs():
+    from torch._dynamo.utils import counters
+
+    return counters["stats"]["unique_graphs"]
+
+
+def layerwise_casting(kind: str) -> dict:
+    """diffusers' layerwise casting (float8 storage, float32 compute) on a small real transformer:
+    unpatched it breaks the graph; with fluxfix the whole model compiles with fullgraph=True (and its
+    repeated blocks, where the class declares them), eager output is bit-identical to diffusers' own
+    hook, weights stay in float8, and new resolutions recompile only as dynamic shapes need."""
+    import torch
+    from torch._dynamo.utils import counters
+
+    from patches.diffusers.models import small
+
+    def build():
+        model, inputs = small(kind)
+        model.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.float32)
+        return model, inputs
+
+    out = {}
+    with torch.no_grad():
+        model, inputs = build()
+        reference = model(**inputs())[0]
+        out["unpatched_bytes"] = _weight_bytes(model)
+        step = inputs()
+        error = fullgraph_error(lambda: model(**step))
+        out["unpatched"] = error and f"{error.splitlines()[0]} at {break_site(error)}"
+        activate()
+        model, inputs = build()
+        out["eager_identical"] = model(**inputs())[0].equal(reference)
+        out["patched"] = fullgraph_error(lambda: model(**step))
+        torch._dynamo.reset()
+        counters.clear()
+        compiled = torch.compile(model, fullgraph=True)
+        got = compiled(**inputs())[0]
+        out["compiled_error"] = (got - reference).abs().max().item() / reference.abs().max().item()
+        out["whole_graphs"] = [_graphs()]
+        for resolution in (2, 3, 1):  # a second and third resolution, then back: steps change the inputs too
+            compiled(**inputs(resolution, step=resolution))
+            out["whole_graphs"].append(_graphs())
+        out["storage_dtypes"] = sorted({str(p.dtype) for p in model.parameters()})
+        out["patched_bytes"] = _weight_bytes(model)
+        blocks = getattr(model, "_repeated_blocks", None) or []
+        out["repeated_blocks"] = list(blocks)
+        if blocks:
+            model, inputs = build()
+            torch._dynamo.reset()
+            counters.clear()
+            model.compile_repeated_blocks(fullgraph=True)
+            got = model(**inputs())[0]
+            out["regional_error"] = (got - reference).abs().max().item() / reference.abs().max().item()
+            out["regional_graphs"] = [_graphs()]
+            for resolution in (2, 3, 1):
+                model(**inputs(resolution, step=resolution))
+                out["regional_graphs"].append(_graphs())
+            out["block_classes"] = len({type(m).__name__ for m in model.modules() if type(m).__name__ in blocks})
+        import fluxfix
+
+        out["status"] = {r.name: [r.verdict.value, r.reason] for r in fluxfix.status()}["diffusers-layerwise-casting"]
+        fluxfix.revert()
+        model, inputs = build()
+        out["reverted"] = fullgraph_error(lambda: model(**step)) is not None
+    return out
+
+
+def verdicts_of(host: str) -> dict:
+    """Every patch of `host`: its verdict once every target module that imports here is imported."""
+    import fluxfix
+
+    activate()
+    return {r.name: {"verdict": r.verdict.value, "reason": r.reason, "version": r.host_version}
+            for r in fluxfix.status(import_targets=True) if r.host == host}
+
+
 def main() -> None:
     name, *args = sys.argv[1:]
     warnings.simplefilter("ignore")  # hosts warn a lot at import on CPU; results go to stdout

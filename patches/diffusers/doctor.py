@@ -35,7 +35,7 @@ def _inputs(model: str, dev, dtype) -> dict:
                 img_shapes=[(1, 16, 16)], return_dict=False)  # txt_seq_lens is deprecated (0.37): the mask says it
 
 
-def cases(model: str, layers: int, device: str, dtype) -> tuple[list[Case], list[str]]:
+def cases(model: str, layers: int, device: str, dtype, features=()) -> tuple[list[Case], list[str]]:
     import diffusers
     import torch
 
@@ -43,13 +43,16 @@ def cases(model: str, layers: int, device: str, dtype) -> tuple[list[Case], list
     torch.manual_seed(0)
     depth = depth_values(arch, layers)
     net = getattr(diffusers, class_name)(**arch.config, **depth).to(device=device, dtype=dtype).eval()
+    if "layerwise-fp8" in features:  # diffusers' own API: float8 storage, the run's dtype for compute
+        net.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
     inputs = _inputs(model, torch.device(device), dtype)
+    later = {**inputs, "timestep": inputs["timestep"] * 0.5}  # the next step: a new timestep, as every step brings
 
-    def step():
+    def step(named=None):
         with torch.no_grad():
-            return net(**inputs)
+            return net(**(named or inputs))
 
     params = sum(p.numel() for p in net.parameters()) / 1e6
     blocks = "+".join(str(v) for v in depth.values())
     what = f"diffusers {class_name} ({arch.published} architecture), {blocks} blocks at full width, {params:.0f}M params"
-    return [Case(f"{arch.published} transformer", what, step)], []
+    return [Case(f"{arch.published} transformer", what, step, more=[(later,)])], []

@@ -1,28 +1,72 @@
-"""diffusers transformers built from their real config classes with random weights, at a size a CPU
-compiles in seconds (for the contract checks and tests) or at the published architecture's full
-width (doctor, benchmarks: `fluxfix.architectures`)."""
+"""diffusers transformers built from their real config classes with random weights, small enough for
+a CPU to compile in seconds (the contract checks and the tests; doctor and the benchmarks build the
+published architectures at full width from `fluxfix.architectures`). Each builder returns the
+model and a function giving one step's inputs at a resolution (1, 2, 3: growing latents)."""
 from __future__ import annotations
+
+import inspect
+
+
+def _randn(gen, *shape):
+    import torch
+
+    return torch.randn(*shape, generator=gen)
+
+
+def small(kind: str, seed: int = 0):
+    """(model, inputs(resolution, step)) for kind flux | wan | qwen-image | sd3."""
+    import diffusers
+    import torch
+
+    torch.manual_seed(seed)
+    if kind == "flux":
+        model = diffusers.FluxTransformer2DModel(
+            patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
+            joint_attention_dim=32, pooled_projection_dim=16, guidance_embeds=True, axes_dims_rope=(4, 6, 6))
+
+        def inputs(resolution=1, step=0):
+            gen, tokens = torch.Generator().manual_seed(seed + step), 16 * resolution
+            return dict(hidden_states=_randn(gen, 1, tokens, 16), encoder_hidden_states=_randn(gen, 1, 8, 32),
+                        pooled_projections=_randn(gen, 1, 16), timestep=torch.tensor([1.0 - step / 10]),
+                        guidance=torch.tensor([3.5]), img_ids=torch.zeros(tokens, 3), txt_ids=torch.zeros(8, 3), return_dict=False)
+    elif kind == "wan":
+        model = diffusers.WanTransformer3DModel(
+            patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=4, out_channels=4, text_dim=32,
+            freq_dim=16, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32)
+
+        def inputs(resolution=1, step=0):
+            gen = torch.Generator().manual_seed(seed + step)
+            return dict(hidden_states=_randn(gen, 1, 4, 1, 4 * (resolution + 1), 8), timestep=torch.tensor([900 - 100 * step]),
+                        encoder_hidden_states=_randn(gen, 1, 8, 32), return_dict=False)
+    elif kind == "qwen-image":
+        model = diffusers.QwenImageTransformer2DModel(
+            patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16, num_attention_heads=2,
+            joint_attention_dim=32, guidance_embeds=False, axes_dims_rope=(4, 6, 6))
+        takes_lens = inspect.signature(model.forward).parameters.get("txt_seq_lens")
+        deprecated = "deprecat" in inspect.getsource(model.forward).lower() if takes_lens else True
+
+        def inputs(resolution=1, step=0):
+            gen, side = torch.Generator().manual_seed(seed + step), 4 * resolution
+            named = dict(hidden_states=_randn(gen, 1, side * 4, 16), encoder_hidden_states=_randn(gen, 1, 8, 32),
+                         encoder_hidden_states_mask=torch.ones(1, 8), timestep=torch.tensor([1.0 - step / 10]),
+                         img_shapes=[(1, side, 4)], return_dict=False)
+            if takes_lens and not deprecated:  # releases before the mask replaced it
+                named["txt_seq_lens"] = [8]
+            return named
+    elif kind == "sd3":  # no repeated blocks declared: whole-model compile only
+        model = diffusers.SD3Transformer2DModel(
+            sample_size=8, patch_size=2, in_channels=4, num_layers=1, attention_head_dim=8, num_attention_heads=2,
+            joint_attention_dim=16, caption_projection_dim=16, pooled_projection_dim=16, out_channels=4, pos_embed_max_size=16)
+
+        def inputs(resolution=1, step=0):
+            gen = torch.Generator().manual_seed(seed + step)
+            return dict(hidden_states=_randn(gen, 1, 4, 4 * (resolution + 1), 8), encoder_hidden_states=_randn(gen, 1, 8, 16),
+                        pooled_projections=_randn(gen, 1, 16), timestep=torch.tensor([900 - 100 * step]), return_dict=False)
+    else:
+        raise ValueError(f"no small {kind!r}; choose flux, wan, qwen-image or sd3")
+    return model.eval(), inputs
 
 
 def small_flux(seed: int = 0):
-    """A FLUX.1-shaped FluxTransformer2DModel: 1 double + 1 single block, 2 heads of 16; one
-    16-token image latent and 8 text tokens. Returns (model, inputs)."""
-    import torch
-    from diffusers import FluxTransformer2DModel
-
-    torch.manual_seed(seed)
-    model = FluxTransformer2DModel(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16,
-                                   num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=16,
-                                   guidance_embeds=True, axes_dims_rope=(4, 6, 6)).eval()
-    return model, flux_inputs(16, 8, seed)
-
-
-def flux_inputs(image_tokens: int, text_tokens: int, seed: int = 0, timestep: float = 0.5) -> dict:
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    return dict(hidden_states=torch.randn(1, image_tokens, 16, generator=gen),
-                encoder_hidden_states=torch.randn(1, text_tokens, 32, generator=gen),
-                pooled_projections=torch.randn(1, 16, generator=gen), timestep=torch.tensor([timestep]),
-                guidance=torch.tensor([3.5]), img_ids=torch.zeros(image_tokens, 3), txt_ids=torch.zeros(text_tokens, 3),
-                return_dict=False)
+    model, inputs = small("flux", seed)
+    return model, inputs()

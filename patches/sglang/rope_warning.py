@@ -24,7 +24,7 @@ class RopeWarning(WarningSites, SglangPatch):
     targets = (ROPE, f"{ROPE}.utils")  # a module up to 0.5.9, a package from 0.5.10
     functions = ("apply_flashinfer_rope_qk_inplace",)
     upstream = "sglang #23648 (0.5.11)"
-    expected = {"<0.5.10": "not needed (the FlashInfer import inside the function breaks first)",
+    expected = {"<0.5.10": "not needed (import breaks first)",
                 ">=0.5.10,<0.5.11": "applied", ">=0.5.11": "not needed (fixed upstream)"}
     drift = ((f"{ROPE.replace('.', '/')}/utils.py", "def apply_flashinfer_rope_qk_inplace(", "def apply_rope_qk_inplace_renamed("),
              (f"{ROPE.replace('.', '/')}/__init__.py", "apply_flashinfer_rope_qk_inplace", "apply_rope_qk_inplace_renamed"))

@@ -1,0 +1,41 @@
+"""diffusers as a host, on its real releases (sglang's pins 0.36.0 and 0.37.0, and the newest):
+layerwise casting compiles in one graph on small real transformers of every kind, with the same
+eager output, float8 weights kept, no recompile per block or beyond what new resolutions need;
+and every diffusers patch's verdict per release against its declaration."""
+import pytest
+
+from conftest import run_probe
+from fluxfix import registry
+
+FOUND = registry.load()
+RELEASES = FOUND.hosts["diffusers"].releases
+# (kind, block classes it declares for compile_repeated_blocks); sd3 declares none: whole model only
+KINDS = {"flux": 2, "wan": 1, "qwen-image": 1, "sd3": 0}
+
+
+@pytest.mark.parametrize("version", RELEASES)
+def test_verdicts(version):
+    result = run_probe(version, "verdicts_of", "diffusers", host="diffusers")
+    declared = {n: p.expected_verdict(version).split(" (")[0] for n, p in FOUND.patches.items() if p.host == "diffusers"}
+    assert {n: r["verdict"] for n, r in result.items()} == declared, result
+    assert all(r["version"] == version and r["reason"] for r in result.values())
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("version", ["0.36.0", "0.42.1"])
+def test_layerwise_casting_compiles_in_one_graph(version, kind):
+    r = run_probe(version, "layerwise_casting", kind, host="diffusers")
+    assert r["unpatched"] and "Parameter" in r["unpatched"], r["unpatched"]  # module.to() in the hook builds Parameters
+    assert r["patched"] is None, r["patched"]
+    assert r["eager_identical"] is True
+    assert r["compiled_error"] < 1e-4, r["compiled_error"]
+    assert r["storage_dtypes"] == ["torch.float8_e4m3fn"] or "torch.float8_e4m3fn" in r["storage_dtypes"]
+    assert r["patched_bytes"] == r["unpatched_bytes"]  # the weights stay in their storage dtype
+    first, second, third, back = r["whole_graphs"]
+    assert first == 1 and second <= 2 and third == second and back == second, r["whole_graphs"]  # dynamic after one
+    assert len(r["repeated_blocks"]) == KINDS[kind]
+    if KINDS[kind]:
+        first, second, third, back = r["regional_graphs"]
+        assert first == r["block_classes"], r  # one graph per block class, not per block
+        assert r["regional_error"] < 1e-4 and third == second and back == second, r
+    assert r["status"][0] == "applied" and r["reverted"] is True
