@@ -93,3 +93,53 @@ def edit_file(path: Path, old: str, new: str) -> None:
     assert old in text, f"{old!r} not in {path}"
     path.unlink()  # break the hard link: the original release stays untouched
     path.write_text(text.replace(old, new) if old else text + new)
+
+
+# A third-party patch package's two modules: a host with the platform-check defect, and its patch
+DEMO_HOST = '''
+import functools
+
+class Device:
+    @classmethod
+    @functools.lru_cache(maxsize=1)
+    def is_fast(cls):
+        return True
+
+device = Device()
+
+def step(x):
+    return x * 2 if device.is_fast() else x  # through an instance, as hosts do: dynamo breaks
+'''
+
+DEMO_PATCH = '''
+from fluxfix import Patch, StepAside, Verdict, hookimpl
+from fluxfix.breaks import fullgraph_error
+from fluxfix.fold import cached_classmethods, fold
+
+class DemoCheck(Patch):
+    name = "demo-check"
+    summary = "demo host check folded"
+    host = "fluxfix-demo-patch"
+    targets = ("demo_host", "demo_host_extra")
+    def inspect(self, module):
+        sites = cached_classmethods(module)
+        if not sites:
+            if module.__name__ == "demo_host" and not hasattr(module.Device, "is_fast"):
+                raise StepAside(Verdict.TARGET_CHANGED, "Device.is_fast is gone")
+            raise StepAside(Verdict.NOT_NEEDED, "nothing cached")
+        return sites
+
+    def apply(self, module, sites):
+        undos = [fold(*site) for site in sites.values()]
+        return lambda: [u() for u in reversed(undos)]
+
+    def defect(self):
+        import torch
+        import demo_host
+
+        return fullgraph_error(demo_host.step, torch.ones(2))
+
+@hookimpl
+def fluxfix_patches():
+    return [DemoCheck()]
+'''

@@ -35,11 +35,12 @@ PINS = {
     # transformers 5.19 wants tokenizers>=0.23.1 and huggingface-hub>=1.31
     ("sglang", "0.5.23"): ["transformers==5.19.0", "tokenizers==0.23.2",
                            "huggingface-hub>=1.31,<3", "diffusers==0.37.0", "cache-dit==1.5.1"],
-    # diffusers alone (its users' stack): the huggingface-hub its release accepts
-    ("diffusers", "0.36.0"): ["huggingface-hub>=0.34,<1.0"],
-    ("diffusers", "0.37.0"): ["huggingface-hub>=1.5,<2"],
-    ("diffusers", "0.40.0"): ["huggingface-hub>=1.23,<2"],
-    ("diffusers", "0.42.1"): ["huggingface-hub>=1.32,<3"],
+    # diffusers alone (its users' stack): the huggingface-hub its release accepts and a transformers
+    # that works with it (diffusers imports transformers when it is installed, and the venv has one)
+    ("diffusers", "0.36.0"): ["huggingface-hub>=0.34,<1.0", "transformers==4.57.1", "tokenizers>=0.22,<=0.23.0"],
+    ("diffusers", "0.37.0"): ["huggingface-hub>=1.5,<2", "transformers==5.3.0", "tokenizers>=0.22,<=0.23.0"],
+    ("diffusers", "0.40.0"): ["huggingface-hub>=1.23,<2", "transformers==5.12.1", "tokenizers==0.22.2"],
+    ("diffusers", "0.42.1"): ["huggingface-hub>=1.32,<3", "transformers==5.19.0", "tokenizers==0.23.2"],
 }
 
 

@@ -88,6 +88,20 @@ def platform(order: str = "after") -> dict:
     return out
 
 
+def platform_check() -> dict:
+    """Only the real `current_platform.is_amp_supported()` (its platform modules import without
+    torchvision): unpatched, patched, reverted, and its value eagerly."""
+    amp, y = _amp_case()
+    out = {"unpatched": fullgraph_error(amp, y), "eager": bool(amp(y)[0] == y[0] * 2)}
+    activate()
+    import fluxfix
+
+    out["patched"], out["eager_patched"] = fullgraph_error(amp, y), bool(amp(y)[0] == y[0] * 2)
+    fluxfix.revert()
+    out["reverted"] = fullgraph_error(amp, y)
+    return out
+
+
 def _warning_case(fn, *args, match: str) -> dict:
     """Trace `fn` unpatched, activate fluxfix, trace again; count the host's warning."""
     error = fullgraph_error(fn, *args)
@@ -555,11 +569,12 @@ def _graphs():
     return counters["stats"]["unique_graphs"]
 
 
-def layerwise_casting(kind: str) -> dict:
+def layerwise_casting(kind: str, backend: str = "aot_eager") -> dict:
     """diffusers' layerwise casting (float8 storage, float32 compute) on a small real transformer:
     unpatched it breaks the graph; with fluxfix the whole model compiles with fullgraph=True (and its
     repeated blocks, where the class declares them), eager output is bit-identical to diffusers' own
-    hook, weights stay in float8, and new resolutions recompile only as dynamic shapes need."""
+    hook, weights stay in float8, and new resolutions recompile only as dynamic shapes need.
+    `backend`: aot_eager (traced and functionalized as inductor gets it; seconds on a CPU) or inductor."""
     import torch
     from torch._dynamo.utils import counters
 
@@ -584,7 +599,7 @@ def layerwise_casting(kind: str) -> dict:
         out["patched"] = fullgraph_error(lambda: model(**step))
         torch._dynamo.reset()
         counters.clear()
-        compiled = torch.compile(model, fullgraph=True)
+        compiled = torch.compile(model, fullgraph=True, backend=backend)
         got = compiled(**inputs())[0]
         out["compiled_error"] = (got - reference).abs().max().item() / reference.abs().max().item()
         out["whole_graphs"] = [_graphs()]
@@ -599,7 +614,7 @@ def layerwise_casting(kind: str) -> dict:
             model, inputs = build()
             torch._dynamo.reset()
             counters.clear()
-            model.compile_repeated_blocks(fullgraph=True)
+            model.compile_repeated_blocks(fullgraph=True, backend=backend)
             got = model(**inputs())[0]
             out["regional_error"] = (got - reference).abs().max().item() / reference.abs().max().item()
             out["regional_graphs"] = [_graphs()]

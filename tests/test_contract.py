@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TESTS, clean_env, copy_tree, edit_file, install_distribution
+from conftest import DEMO_HOST, DEMO_PATCH, TESTS, clean_env, copy_tree, edit_file, install_distribution
 from fluxfix import registry
 from hostenv import host_env
 
@@ -22,55 +22,6 @@ BUILT_IN = sorted(FOUND.patches)
 THIRD_PARTY = "demo-check"
 CASES = ["before", "between", "after", "drift"]  # "after" also covers a patch raising while applying
 DEMO_DRIFT = (("demo_host.py", "@functools.lru_cache(maxsize=1)\n    def is_fast(cls):", "def is_quick(cls):"),)
-
-DEMO_HOST = '''
-import functools
-
-class Device:
-    @classmethod
-    @functools.lru_cache(maxsize=1)
-    def is_fast(cls):
-        return True
-
-device = Device()
-
-def step(x):
-    return x * 2 if device.is_fast() else x  # through an instance, as hosts do: dynamo breaks
-'''
-
-DEMO_PATCH = '''
-from fluxfix import Patch, StepAside, Verdict, hookimpl
-from fluxfix.breaks import fullgraph_error
-from fluxfix.fold import cached_classmethods, fold
-
-class DemoCheck(Patch):
-    name = "demo-check"
-    summary = "demo host check folded"
-    host = "fluxfix-demo-patch"
-    targets = ("demo_host", "demo_host_extra")
-    def inspect(self, module):
-        sites = cached_classmethods(module)
-        if not sites:
-            if module.__name__ == "demo_host" and not hasattr(module.Device, "is_fast"):
-                raise StepAside(Verdict.TARGET_CHANGED, "Device.is_fast is gone")
-            raise StepAside(Verdict.NOT_NEEDED, "nothing cached")
-        return sites
-
-    def apply(self, module, sites):
-        undos = [fold(*site) for site in sites.values()]
-        return lambda: [u() for u in reversed(undos)]
-
-    def defect(self):
-        import torch
-        import demo_host
-
-        return fullgraph_error(demo_host.step, torch.ones(2))
-
-@hookimpl
-def fluxfix_patches():
-    return [DemoCheck()]
-'''
-
 
 @pytest.fixture(scope="module")
 def demo_site(tmp_path_factory):

@@ -21,10 +21,10 @@ def test_verdicts(version):
     assert all(r["version"] == version and r["reason"] for r in result.values())
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind,backend", [(k, "aot_eager") for k in sorted(KINDS)] + [("flux", "inductor")])
 @pytest.mark.parametrize("version", ["0.36.0", "0.42.1"])
-def test_layerwise_casting_compiles_in_one_graph(version, kind):
-    r = run_probe(version, "layerwise_casting", kind, host="diffusers")
+def test_layerwise_casting_compiles_in_one_graph(version, kind, backend):
+    r = run_probe(version, "layerwise_casting", kind, backend, host="diffusers")
     assert r["unpatched"] and "Parameter" in r["unpatched"], r["unpatched"]  # module.to() in the hook builds Parameters
     assert r["patched"] is None, r["patched"]
     assert r["eager_identical"] is True

@@ -1,6 +1,7 @@
 """fluxfix doctor on real sglang and diffusers releases on CPU: the known breaks before, the patch
 that removes each, none left after; its JSON validates against the documented schema."""
 import json
+import os
 import subprocess
 import sys
 from importlib.resources import files
@@ -85,3 +86,27 @@ def test_sglang_flux2_on_cpu_data_pointer_break_removed(tmp_path):
     (site,) = case["breaks"]
     assert site["where"].endswith("models/dits/flux_2.py:472") and "data_ptr()" in site["code"]
     assert site["fixed_by"] == "removed by sglang-data-pointer-tests"
+
+
+@pytest.mark.parametrize("device,said", [("cuda", "no cuda device is available"), ("tpu", "'tpu' is not a torch device")])
+def test_a_device_this_machine_lacks_is_one_line_and_exit_2(tmp_path, device, said):
+    proc = subprocess.run([sys.executable, "-m", "fluxfix", "doctor", "--device", device], capture_output=True, text=True,
+                          env={**host_env("diffusers", "0.42.1"), "FLUXFIX": "1"}, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "building" not in proc.stderr  # checked before anything is built
+
+
+def test_without_sglang_doctor_uses_the_host_that_is_there(tmp_path):
+    # diffusers alone on the path: plain `fluxfix doctor` runs diffusers' FLUX.1 (layerwise fp8 on: the patch's break)
+    out = tmp_path / "doctor.json"
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-m", "fluxfix", "doctor", "--feature", "layerwise-fp8", "--json", str(out)],
+                          capture_output=True, text=True, env={**host_env("diffusers", "0.42.1"), "FLUXFIX": "1"}, cwd=tmp_path,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    data = json.loads(out.read_text())
+    jsonschema.validate(data, SCHEMA)
+    (case,) = data["cases"]
+    assert data["host"] == "diffusers" and data["features"] == ["layerwise-fp8"]
+    assert case["without"]["breaks"] > 0 and case["with"]["graphs"] == 1 and case["with"]["breaks"] == 0
+    assert {b["fixed_by"] for b in case["breaks"]} == {"removed by diffusers-layerwise-casting"}
+    assert case["with"]["recompiles"] == 0  # the next step's timestep reuses the graph

@@ -22,3 +22,12 @@ def test_platform_check_call_compiles_on_0_5_23(probe):
     assert result["patched"] == {"linear_error": None, "amp_error": None}
     assert result["eager_identical"] is True
     assert result["reverted"]["amp_error"] is not None
+
+
+def test_platform_check_alone_on_0_5_23(probe):
+    # on every torch the suite runs (torch 2.15 too, where sglang's linear layer cannot import without
+    # torchvision and dynamo fails this call with InternalTorchDynamoError instead)
+    result = probe("0.5.23", "platform_check")
+    assert result["unpatched"] is not None and ("is_amp_supported" in result["unpatched"] or "InternalTorchDynamoError" in result["unpatched"])
+    assert result["patched"] is None and result["eager_patched"] == result["eager"]
+    assert result["reverted"] is not None

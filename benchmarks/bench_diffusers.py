@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""GPU benchmark: a diffusers transformer with its memory features under torch.compile, with and
+without fluxfix, one variant per process (fluxfix on or off from the start: FLUXFIX=1 / 0).
+
+    python benchmarks/bench_diffusers.py --model flux|wan --variant VARIANT --out results.jsonl
+
+Variants: bf16-eager, bf16-regional (compile_repeated_blocks), bf16-whole (model.compile()),
+fp8-eager (enable_layerwise_casting, float8_e4m3fn storage, bf16 compute), fp8-whole-unpatched,
+fp8-whole, fp8-regional (the last two with fluxfix). The model is the published architecture
+(`fluxfix.architectures`) at full depth, random weights, built on the GPU. Per variant, appended as
+one JSON line after each phase (a run cut short keeps what it measured): the first call (compile
+included) at the first resolution, ms per forward over steps whose timestep changes every call,
+the same at a second resolution (its recompile included), graphs compiled, peak memory, resident
+weight bytes, and the relative L2 error of the first output against the same model run eagerly.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+RESOLUTIONS = {"flux": [(1024, 1024), (768, 1344)], "wan": [(480, 832), (832, 480)]}
+WAN_FRAMES = 81
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", choices=sorted(RESOLUTIONS), default="flux")
+    p.add_argument("--variant", required=True)
+    p.add_argument("--steps", type=int, default=8, help="timed calls per resolution")
+    p.add_argument("--out", default="-")
+    return p.parse_args(argv)
+
+
+def inputs(model: str, resolution, step: int, dtype, device="cuda") -> dict:
+    """One denoising step's inputs at a resolution; the timestep moves every step, as a sampler's does."""
+    import torch
+
+    gen = torch.Generator(device).manual_seed(step)
+    rand = lambda *shape: torch.randn(*shape, generator=gen, device=device, dtype=dtype)  # noqa: E731
+    height, width = resolution
+    t = torch.tensor([1.0 - step / 50], device=device, dtype=dtype)
+    if model == "flux":
+        tokens = (height // 16) * (width // 16)
+        return dict(hidden_states=rand(1, tokens, 64), encoder_hidden_states=rand(1, 512, 4096), pooled_projections=rand(1, 768),
+                    timestep=t, guidance=torch.tensor([3.5], device=device, dtype=dtype),
+                    img_ids=torch.zeros(tokens, 3, device=device), txt_ids=torch.zeros(512, 3, device=device), return_dict=False)
+    frames = (WAN_FRAMES - 1) // 4 + 1
+    return dict(hidden_states=rand(1, 16, frames, height // 8, width // 8), timestep=(t * 1000).to(torch.long),
+                encoder_hidden_states=rand(1, 512, 4096), return_dict=False)
+
+
+def build(model: str, dtype):
+    import diffusers
+    import torch
+
+    from fluxfix.architectures import ARCHITECTURES, depth_values
+
+    arch = ARCHITECTURES[model]
+    cls = {"flux": diffusers.FluxTransformer2DModel, "wan": diffusers.WanTransformer3DModel}[model]
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        net = cls(**arch.config, **depth_values(arch, None))
+    return net.to(dtype).eval()
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    variant = args.variant
+    os.environ["FLUXFIX"] = "0" if ("unpatched" in variant or variant.startswith("bf16")) else "1"
+    import fluxfix  # noqa: F401  (activates when FLUXFIX=1: before diffusers is imported, as users do)
+    import torch
+    from torch._dynamo.utils import counters
+
+    dtype = torch.bfloat16
+    res = {"model": args.model, "variant": variant, "torch": torch.__version__, "device": torch.cuda.get_device_name(),
+           "fluxfix": os.environ["FLUXFIX"] == "1"}
+    out = sys.stdout if args.out == "-" else open(args.out, "a")
+
+    def emit(phase):
+        res["phase"] = phase
+        out.write(json.dumps(res) + "\n")
+        out.flush()
+        print(f"[bench {args.model} {variant} +{time.time() - T0:.0f}s] {phase}", file=sys.stderr, flush=True)
+
+    import diffusers
+
+    res["diffusers"] = diffusers.__version__
+    net = build(args.model, dtype)
+    if variant.startswith("fp8"):
+        net.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
+    res["weight_gib"] = sum(p.numel() * p.element_size() for p in net.parameters()) / 2**30
+    first, second = RESOLUTIONS[args.model]
+    with torch.no_grad():
+        reference = net(**inputs(args.model, first, 0, dtype))[0].float()
+        torch.cuda.synchronize()
+        run = net
+        if variant.endswith("regional"):
+            net.compile_repeated_blocks()
+        elif "whole" in variant:
+            run = torch.compile(net)
+        counters.clear()
+        torch.cuda.reset_peak_memory_stats()
+        emit("built")
+        for label, resolution in (("res1", first), ("res2", second)):
+            start = time.perf_counter()
+            got = run(**inputs(args.model, resolution, 1, dtype))[0]
+            torch.cuda.synchronize()
+            res[f"{label}_first_call_s"] = time.perf_counter() - start
+            if label == "res1":
+                again = run(**inputs(args.model, first, 0, dtype))[0].float()
+                res["rel_l2_vs_eager"] = ((again - reference).norm() / reference.norm()).item()
+            times = []
+            for step in range(2, 2 + args.steps):
+                x = inputs(args.model, resolution, step, dtype)
+                torch.cuda.synchronize()
+                start = time.perf_counter()
+                run(**x)
+                torch.cuda.synchronize()
+                times.append((time.perf_counter() - start) * 1000)
+            res[f"{label}_ms"] = statistics.median(times)
+            res[f"{label}_graphs"] = counters["stats"]["unique_graphs"]
+            res[f"{label}_breaks"] = sum(counters["graph_break"].values())
+            res["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+            emit(label)
+    return 0
+
+
+T0 = time.time()
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The diffusers GPU benchmark on the device machine: installs the carried wheels (diffusers, fluxfix,
+# importlib_metadata from .whl/) into one folder, then runs each variant of each model in its own
+# process, one after another, each under its own time limit; results append to $OUT/diffusers.jsonl.
+#   bash benchmarks/run_diffusers_gpu.sh "flux:bf16-regional,fp8-eager wan:bf16-regional" [limit seconds per variant]
+set -u
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+SITE=/tmp/bench-site
+[ -d "$SITE" ] || python -m pip install -q --no-index --no-deps --target "$SITE" .whl/*.whl
+export PYTHONPATH="$SITE" PYTHONUNBUFFERED=1
+LIMIT=${2:-300}
+n=0; total=$(echo "$1" | tr ' ' '\n' | sed 's/^[^:]*://' | tr ',' '\n' | wc -l)
+for spec in $1; do
+  model=${spec%%:*}
+  for variant in $(echo "${spec#*:}" | tr ',' ' '); do
+    n=$((n + 1)); echo "== run $n/$total: $model $variant (limit ${LIMIT}s)"
+    timeout "$LIMIT" python benchmarks/bench_diffusers.py --model "$model" --variant "$variant" --out "$OUT/diffusers.jsonl" \
+      2>>"$OUT/diffusers.log" || echo "   $model $variant exited $? (partial results kept)"
+  done
+done
