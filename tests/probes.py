@@ -207,11 +207,14 @@ def spawned_worker() -> dict:
 
 
 def sglang_plugins() -> dict:
-    """sglang's own plugin loading (>= 0.5.21), as its worker bootstrap calls it."""
+    """sglang's own plugin loading (>= 0.5.21), as its worker bootstrap calls it, in a process whose
+    FLUXFIX is unset (the probe's own FLUXFIX=0 is lifted first: fluxfix is imported but inactive)."""
     from sglang.multimodal_gen.runtime.platforms.plugins import load_plugins
 
+    os.environ.pop("FLUXFIX", None)
     load_plugins()
-    return autoload()
+    amp, y = _amp_case()
+    return {"fluxfix_loaded": ENGINE.active, "amp_error": fullgraph_error(amp, y)}
 
 
 def _defects() -> dict:
