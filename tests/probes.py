@@ -634,6 +634,56 @@ def layerwise_casting(kind: str, backend: str = "aot_eager") -> dict:
     return out
 
 
+def faster_cache_logging() -> dict:
+    """FasterCache on a small real FLUX.1 transformer: its debug logging breaks fullgraph unpatched;
+    patched it compiles, and eagerly the same records are logged and the output is the same."""
+    import logging
+
+    import torch
+    from diffusers import FasterCacheConfig
+
+    from patches.diffusers.models import small
+
+    records = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = lambda record: records.append((record.getMessage(), record.lineno))
+    host_logger = logging.getLogger("diffusers.hooks.faster_cache")
+    host_logger.addHandler(handler)
+    host_logger.setLevel(logging.DEBUG)
+
+    def run():
+        model, inputs = small("flux")
+        step = {"t": 900}
+        model.enable_cache(FasterCacheConfig(spatial_attention_block_skip_range=2, current_timestep_callback=lambda: step["t"],
+                                             attention_weight_callback=lambda _: 0.5, is_guidance_distilled=True))
+        outs = []
+        for n in range(3):  # compute, then approximate from the cache, then compute again
+            step["t"] = 900 - 100 * n
+            outs.append(model(**inputs(1, n))[0])
+        return model, inputs, outs
+
+    out = {}
+    with torch.no_grad():
+        del records[:]
+        _, _, eager = run()
+        out["records_unpatched"] = list(records)
+        model, inputs, _ = run()
+        step = inputs()
+        error = fullgraph_error(lambda: model(**step))
+        out["unpatched"] = error and f"{error.splitlines()[0]} at {break_site(error)}"
+        activate()
+        del records[:]
+        _, _, patched = run()
+        out["records_patched"] = list(records)
+        out["eager_identical"] = all(a.equal(b) for a, b in zip(eager, patched))
+        model, inputs, _ = run()
+        out["patched"] = fullgraph_error(lambda: model(**step))
+        import fluxfix
+
+        out["status"] = {r.name: [r.verdict.value, r.reason] for r in fluxfix.status()}["diffusers-cache-logging"]
+    return out
+
+
 def verdicts_of(host: str) -> dict:
     """Every patch of `host`: its verdict once every target module that imports here is imported."""
     import fluxfix

@@ -39,3 +39,13 @@ def test_layerwise_casting_compiles_in_one_graph(version, kind, backend):
         assert first == r["block_classes"], r  # one graph per block class, not per block
         assert r["regional_error"] < 1e-4 and third == second and back == second, r
     assert r["status"][0] == "applied" and r["reverted"] is True
+
+
+@pytest.mark.parametrize("version", ["0.36.0", "0.42.1"])
+def test_faster_cache_logging_no_longer_breaks_the_graph(version):
+    r = run_probe(version, "faster_cache_logging", host="diffusers")
+    assert r["unpatched"] and "faster_cache.py" in r["unpatched"] and "logger.debug" in r["unpatched"], r["unpatched"]
+    assert r["patched"] is None, r["patched"]
+    assert r["eager_identical"] is True
+    assert r["records_patched"] == r["records_unpatched"] and r["records_unpatched"]  # the same records, the same host lines
+    assert r["status"][0] == "applied"

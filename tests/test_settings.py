@@ -9,7 +9,8 @@ from hypothesis import given, settings as hsettings, strategies as st
 from conftest import clean_env
 from fluxfix import settings
 
-KNOWN = {"sglang-platform-checks", "sglang-rope-warning", "sglang-norm-fallback-warnings", "sglang-flux2-aiter"}
+KNOWN = {"sglang-platform-checks", "sglang-rope-warning", "sglang-norm-fallback-warnings", "sglang-flux2-aiter",
+         "diffusers-layerwise-casting"}
 values = st.one_of(st.text(), st.sampled_from(["", "0", "1", "all", "off", " , ,", "sglang-rope-warning,nope"]))
 
 
@@ -71,3 +72,17 @@ def test_no_variable_can_make_fluxfix_import_a_module(tmp_path):
         assert proc.returncode == 0, proc.stderr
         assert not (tmp_path / "imported").exists(), value
         assert "unknown patch" in proc.stderr and "valid names" in proc.stderr
+
+
+def test_a_list_that_names_no_patch_is_said(caplog):
+    with caplog.at_level(logging.WARNING, logger="fluxfix"):
+        parsed = settings.read({"FLUXFIX": " , ,"})
+    assert parsed.enabled and parsed.only == frozenset()  # every patch off, as the value says, and said
+    assert len(caplog.records) == 1 and "names no patch" in caplog.records[0].getMessage()
+
+
+def test_the_off_reason_quotes_the_value_set():
+    code = "import fluxfix; print({r.name: r.reason for r in fluxfix.status()}['sglang-platform-checks'])"
+    for value in ("false", "no", "OFF"):
+        out = subprocess.run([sys.executable, "-c", code], env=clean_env(FLUXFIX=value), capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == f"fluxfix is off (FLUXFIX={value})", out.stdout

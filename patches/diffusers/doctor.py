@@ -45,6 +45,11 @@ def cases(model: str, layers: int, device: str, dtype, features=()) -> tuple[lis
     net = getattr(diffusers, class_name)(**arch.config, **depth).to(device=device, dtype=dtype).eval()
     if "layerwise-fp8" in features:  # diffusers' own API: float8 storage, the run's dtype for compute
         net.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
+    if "faster-cache" in features:  # its spatial attention cache, as a pipeline sets it up (timestep from the step)
+        from diffusers import FasterCacheConfig
+
+        net.enable_cache(FasterCacheConfig(spatial_attention_block_skip_range=2, current_timestep_callback=lambda: 900,
+                                           attention_weight_callback=lambda _: 0.5, is_guidance_distilled=True))
     inputs = _inputs(model, torch.device(device), dtype)
     later = {**inputs, "timestep": inputs["timestep"] * 0.5}  # the next step: a new timestep, as every step brings
 
