@@ -15,6 +15,7 @@ from fluxfix.breaks import Break, CompileReport, compile_report
 EXIT_OK, EXIT_BREAKS_REMAIN, EXIT_ERROR = 0, 1, 2  # 2: doctor could not run (bad arguments, no host, no device)
 NO_PATCH = "no patch yet"
 GPU_ONLY = "n/a: GPU-only code traced on a machine without a GPU"
+BY_DESIGN = "by design: the host wraps this call in torch.compiler.disable (a decision it keeps out of the graph)"
 SCHEMA_VERSION = 2
 ENV_PREFIXES = ("FLUXFIX", "SGLANG_", "TORCH_", "TORCHINDUCTOR_")  # settings that change which code paths run
 
@@ -45,7 +46,7 @@ class Outcome:
 
     @property
     def unremoved(self) -> list[Row]:
-        return [r for r in self.rows if r.after and not r.fixed_by.startswith(("removed", "n/a"))]
+        return [r for r in self.rows if r.after and not r.fixed_by.startswith(("removed", "n/a", "by design"))]
 
 
 def _progress(start: float, text: str) -> None:
@@ -62,6 +63,12 @@ def gpu_only(brk: Break) -> bool:
     return brk.file.startswith("triton/") or "/triton/" in brk.file
 
 
+def disabled_by_host(brk: Break) -> bool:
+    """dynamo stopped at a function the host itself marked `torch.compiler.disable`."""
+    reason = brk.reason.lower()
+    return "compiler.disable" in reason or "disabled function" in reason or "skip calling" in reason
+
+
 def compare(name: str, what: str, before: CompileReport, after: CompileReport, patches, records, has_gpu=True) -> Outcome:
     key = lambda b: (b.where, b.reason)  # noqa: E731
     before_by, after_by = {key(b): b for b in before.sites}, {key(b): b for b in after.sites}
@@ -75,6 +82,8 @@ def compare(name: str, what: str, before: CompileReport, after: CompileReport, p
             fixed_by = "removed by " + (", ".join(p.name for p in fixers) if fixers else "fluxfix")
         elif not has_gpu and gpu_only(brk):
             fixed_by = GPU_ONLY
+        elif disabled_by_host(brk):
+            fixed_by = BY_DESIGN
         elif fixers:
             fixed_by = "; ".join(f"{p.name}: {records[p.name].verdict.value} ({records[p.name].reason[:80]})" for p in fixers)
         else:
@@ -156,13 +165,15 @@ def run(host: str | None, model: str, layers: int, device: str, dtype_name: str,
         _progress(start, f"{case.name}: compiling without fluxfix")
         before = compile_report(case.fn, more=case.more)
         fluxfix.activate()
+        ENGINE.import_targets()  # every patch in place, as in a process that has imported all their targets
         _progress(start, f"{case.name}: compiling with fluxfix")
         after = compile_report(case.fn, more=case.more)
         records = {r.name: r for r in fluxfix.status()}
         outcomes.append(compare(case.name, case.what, before, after, patches, records, torch.cuda.is_available()))
     _progress(start, "done")
+    applied = sorted(r.name for r in fluxfix.status() if r.verdict.value == "applied")
     header = {"schema_version": SCHEMA_VERSION, "host": host, "host_version": version, "model": model, "layers": layers,
-              "device": device, "dtype": dtype_name, "torch": torch.__version__, "features": list(features), "notes": notes,
+              "device": device, "dtype": dtype_name, "torch": torch.__version__, "features": list(features), "applied": applied, "notes": notes,
               "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(ENV_PREFIXES)}}
     print_table(header, outcomes)
     if json_path:

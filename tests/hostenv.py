@@ -109,7 +109,13 @@ def all_releases() -> list[tuple[str, str]]:
 if __name__ == "__main__":
     # Pre-warm outside pytest (whose capture hides the progress lines), one line per release:
     #   python tests/hostenv.py sglang 0.5.8 0.5.23 ...   or   python tests/hostenv.py --all
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     os.environ.setdefault("FLUXFIX", "0")
     wanted = all_releases() if sys.argv[1:] == ["--all"] else [(sys.argv[1], v) for v in sys.argv[2:]]
-    for n, (dist, v) in enumerate(wanted, 1):
-        print(f"[hostenv] {n}/{len(wanted)} {dist} {v}: {host_dir(dist, v)}", flush=True)
+    # pip spends its time downloading and unpacking: several releases at once (each has its own lock)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        jobs = {pool.submit(host_dir, dist, v): (dist, v) for dist, v in wanted}
+        for n, job in enumerate(as_completed(jobs), 1):
+            dist, v = jobs[job]
+            print(f"[hostenv] {n}/{len(wanted)} ready: {dist} {v} in {job.result()}", flush=True)

@@ -73,6 +73,8 @@ def test_full_width_models_on_cpu(tmp_path, host, model, name):
     (case,) = data["cases"]
     assert case["name"] == name and "full width" in case["what"]
     assert case["without"]["graphs"] == case["with"]["graphs"] == 1 and case["with"]["breaks"] == 0
+    # every diffusers patch is active in this process too (sglang imports diffusers; 0.5.23 pins 0.37.0)
+    assert {"diffusers-cache-logging", "diffusers-layerwise-casting"} <= set(data["applied"]), data["applied"]
 
 
 def test_sglang_flux2_on_cpu_data_pointer_break_removed(tmp_path):

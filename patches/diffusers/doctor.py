@@ -3,6 +3,8 @@ published architectures (each model's config.json) at reduced depth and full wid
 weights, one small image or video latent."""
 from __future__ import annotations
 
+import contextlib
+
 from fluxfix.architectures import ARCHITECTURES, depth_values
 from fluxfix.cases import Case
 
@@ -50,11 +52,21 @@ def cases(model: str, layers: int, device: str, dtype, features=()) -> tuple[lis
 
         net.enable_cache(FasterCacheConfig(spatial_attention_block_skip_range=2, current_timestep_callback=lambda: 900,
                                            attention_weight_callback=lambda _: 0.5, is_guidance_distilled=True))
+    if "first-block-cache" in features:
+        from diffusers import FirstBlockCacheConfig
+
+        net.enable_cache(FirstBlockCacheConfig(threshold=0.2))
+    if "taylorseer" in features:
+        from diffusers import TaylorSeerCacheConfig
+
+        net.enable_cache(TaylorSeerCacheConfig())
+    # diffusers' pipelines run the denoiser inside a cache context (0.37+); the caching hooks need one
+    context = getattr(net, "cache_context", None)
     inputs = _inputs(model, torch.device(device), dtype)
     later = {**inputs, "timestep": inputs["timestep"] * 0.5}  # the next step: a new timestep, as every step brings
 
     def step(named=None):
-        with torch.no_grad():
+        with torch.no_grad(), (context("cond") if context and features else contextlib.nullcontext()):
             return net(**(named or inputs))
 
     params = sum(p.numel() for p in net.parameters()) / 1e6
