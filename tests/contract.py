@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import sys
-import types
 import warnings
 
 

@@ -8,9 +8,8 @@ import pytest
 # release -> the file the launcher lives in
 LAUNCHER_FILE = {
     "0.5.8": "sglang/multimodal_gen/runtime/layers/triton_ops.py",
-    "0.5.9": "sglang/jit_kernel/diffusion/triton/scale_shift.py",
+    "0.5.9": "sglang/jit_kernel/diffusion/triton/scale_shift.py",  # the abs().max() form; 0.5.10-0.5.11: any()
     "0.5.10": "sglang/jit_kernel/diffusion/triton/scale_shift.py",
-    "0.5.11": "sglang/jit_kernel/diffusion/triton/scale_shift.py",
     "0.5.17": "sglang/kernels/ops/diffusion/triton/scale_shift.py",
     "0.5.23": "sglang/kernels/ops/diffusion/modulate/scale_shift_triton.py",
 }
