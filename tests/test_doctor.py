@@ -97,9 +97,11 @@ def test_a_device_this_machine_lacks_is_one_line_and_exit_2(tmp_path, device, sa
 
 
 def test_without_sglang_doctor_uses_the_host_that_is_there(tmp_path):
-    # diffusers alone on the path: plain `fluxfix doctor` runs diffusers' FLUX.1 (layerwise fp8 on: the patch's break)
+    # diffusers alone on the path: plain `fluxfix doctor` runs diffusers' model (Wan 2.1's: the smallest at full
+    # width), here with layerwise fp8 casting on: the breaks of diffusers-layerwise-casting
     out = tmp_path / "doctor.json"
-    proc = subprocess.run([sys.executable, "-W", "ignore", "-m", "fluxfix", "doctor", "--feature", "layerwise-fp8", "--json", str(out)],
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-m", "fluxfix", "doctor", "--model", "wan", "--feature", "layerwise-fp8",
+                           "--json", str(out)],
                           capture_output=True, text=True, env={**host_env("diffusers", "0.42.1"), "FLUXFIX": "1"}, cwd=tmp_path,
                           timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

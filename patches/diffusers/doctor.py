@@ -63,11 +63,12 @@ def cases(model: str, layers: int, device: str, dtype, features=()) -> tuple[lis
     # diffusers' pipelines run the denoiser inside a cache context (0.37+); the caching hooks need one
     context = getattr(net, "cache_context", None)
     inputs = _inputs(model, torch.device(device), dtype)
-    later = {**inputs, "timestep": inputs["timestep"] * 0.5}  # the next step: a new timestep, as every step brings
+    # the next step: a new timestep (its dtype kept), as every step brings
+    later = {**inputs, "timestep": (inputs["timestep"] * 0.5).to(inputs["timestep"].dtype)}
 
-    def step(named=None):
+    def step(named=inputs):  # the same code path for every call: only the inputs change
         with torch.no_grad(), (context("cond") if context and features else contextlib.nullcontext()):
-            return net(**(named or inputs))
+            return net(**named)
 
     params = sum(p.numel() for p in net.parameters()) / 1e6
     blocks = "+".join(str(v) for v in depth.values())
