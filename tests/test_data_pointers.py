@@ -22,7 +22,8 @@ def test_data_pointer_helpers_compile_in_one_graph(probe, version):
     for case in cases:
         unpatched = result["unpatched"][case]  # the defect, in the host's own helper
         assert "data pointer" in unpatched["error"].lower() or "dataptr" in unpatched["error"].lower(), unpatched
-        assert HELPER_FILE[case] + ":" in unpatched["site"], unpatched
+        # torch 2.11 stops one frame further in, in dynamo's polyfill of the key comparison the helper makes
+        assert HELPER_FILE[case] + ":" in unpatched["site"] or "torch/_dynamo/polyfills" in unpatched["site"], unpatched
         patched = result["patched"][case]
         assert patched["error"] is None, patched
         assert patched["eager_identical"] is True and patched["compiled_close"] is True
