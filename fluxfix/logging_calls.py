@@ -20,6 +20,7 @@ from fluxfix.warn_once import _codes, functions_defined_in
 NAME = "_fluxfix_logger"
 LEVELS = ("debug", "info", "warning")
 _lock = threading.Lock()
+_users: dict[int, set] = {}  # id of a module's globals -> its functions rerouted now
 
 
 class CompileSafeLogger:
@@ -65,17 +66,23 @@ def _renamed(code: types.CodeType, name: str) -> types.CodeType:
 
 
 def reroute(func: types.FunctionType, name: str = "logger") -> Callable[[], None]:
-    """Make `func`'s logger calls compile-safe in place; return the undo."""
+    """Make `func`'s logger calls compile-safe in place; return the undo. The stand-in leaves the
+    module with the last of its rerouted functions."""
     with _lock:
         original = func.__code__
         if NAME not in func.__globals__:
             func.__globals__[NAME] = CompileSafeLogger(func.__globals__[name])
+        users = _users.setdefault(id(func.__globals__), set())
+        users.add(func)
         func.__code__ = _renamed(original, name)
 
     def undo():
         with _lock:
             func.__code__ = original
-            func.__globals__.pop(NAME, None)
+            users.discard(func)
+            if not users:
+                func.__globals__.pop(NAME, None)
+                _users.pop(id(func.__globals__), None)
 
     return undo
 
