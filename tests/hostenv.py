@@ -22,6 +22,7 @@ MARKER = ".fluxfix-installed"
 _TF4 = ["transformers==4.57.1", "tokenizers>=0.22,<=0.23.0", "huggingface-hub>=0.34,<1.0",
         "diffusers==0.36.0"]
 _TF5 = ["tokenizers>=0.22,<=0.23.0", "huggingface-hub>=1.5,<2", "diffusers==0.37.0"]
+_ACCELERATE = "accelerate==1.15.0"
 PINS = {
     ("sglang", "0.5.8"): _TF4 + ["cache-dit==1.1.8"],
     ("sglang", "0.5.9"): _TF4 + ["cache-dit==1.2.0"],
@@ -36,11 +37,12 @@ PINS = {
     ("sglang", "0.5.23"): ["transformers==5.19.0", "tokenizers==0.23.2",
                            "huggingface-hub>=1.31,<3", "diffusers==0.37.0", "cache-dit==1.5.1"],
     # diffusers alone (its users' stack): the huggingface-hub its release accepts and a transformers
-    # that works with it (diffusers imports transformers when it is installed, and the venv has one)
-    ("diffusers", "0.36.0"): ["huggingface-hub>=0.34,<1.0", "transformers==4.57.1", "tokenizers>=0.22,<=0.23.0"],
-    ("diffusers", "0.37.0"): ["huggingface-hub>=1.5,<2", "transformers==5.3.0", "tokenizers>=0.22,<=0.23.0"],
-    ("diffusers", "0.40.0"): ["huggingface-hub>=1.23,<2", "transformers==5.12.1", "tokenizers==0.22.2"],
-    ("diffusers", "0.42.1"): ["huggingface-hub>=1.32,<3", "transformers==5.19.0", "tokenizers==0.23.2"],
+    # that works with it (diffusers imports transformers when it is installed, and the venv has one);
+    # accelerate, which group offloading needs (`send_to_device`)
+    ("diffusers", "0.36.0"): ["huggingface-hub>=0.34,<1.0", "transformers==4.57.1", "tokenizers>=0.22,<=0.23.0", _ACCELERATE],
+    ("diffusers", "0.37.0"): ["huggingface-hub>=1.5,<2", "transformers==5.3.0", "tokenizers>=0.22,<=0.23.0", _ACCELERATE],
+    ("diffusers", "0.40.0"): ["huggingface-hub>=1.23,<2", "transformers==5.12.1", "tokenizers==0.22.2", _ACCELERATE],
+    ("diffusers", "0.42.1"): ["huggingface-hub>=1.32,<3", "transformers==5.19.0", "tokenizers==0.23.2", _ACCELERATE],
 }
 
 
@@ -60,14 +62,21 @@ def host_dir(dist: str, version: str) -> pathlib.Path:
     root = hosts_root()
     root.mkdir(parents=True, exist_ok=True)
     target = root / f"{dist}-{version}"
-    if (target / MARKER).exists():
+    reqs = [f"{dist}=={version}"] + PINS.get((dist, version), [])
+    if _installed(target, reqs):
         return target
     # One lock per target: a second pytest process waits here, then sees the marker.
     with open(root / f".{dist}-{version}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / MARKER).exists():
-            _install(target, [f"{dist}=={version}"] + PINS.get((dist, version), []))
+        if not _installed(target, reqs):
+            _install(target, reqs)
     return target
+
+
+def _installed(target: pathlib.Path, reqs: list) -> bool:
+    """The dir holds exactly these requirements (a dir made for other pins is made again)."""
+    marker = target / MARKER
+    return marker.exists() and marker.read_text().split() == reqs
 
 
 def _install(target: pathlib.Path, reqs: list) -> None:
