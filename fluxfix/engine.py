@@ -62,6 +62,8 @@ class Engine:
             return "named in FLUXFIX_DISABLE"
         if s.only is not None and patch.name not in s.only:
             return "not named in FLUXFIX"
+        if patch.opt_in and patch.opt_in not in s.opted_in and s.only is None:  # naming it in FLUXFIX opts in too
+            return f"opt-in: set {patch.opt_in}"
         return None
 
     # -- activation -------------------------------------------------------------------------

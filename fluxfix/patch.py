@@ -52,6 +52,9 @@ class Patch:
     # shape the patch does not know: it must step aside ("target changed"), or raise in strict mode
     drift: tuple = ()
     contract_skips: dict[str, str] = {}  # contract case -> why it cannot run for this patch
+    # "VAR=value" for a patch that changes what the host does rather than removing a defect: off
+    # until the user sets it (or names the patch in FLUXFIX); see fluxfix.settings.CHOICES
+    opt_in: str = ""
 
     @property
     def name(self) -> str:

@@ -18,6 +18,7 @@ class Settings:
     disabled: frozenset[str]  # FLUXFIX_DISABLE
     strict: bool  # FLUXFIX_STRICT: raise instead of stepping aside
     raw: str = ""  # FLUXFIX as the user wrote it, for reasons ("fluxfix is off (FLUXFIX=false)")
+    opted_in: frozenset[str] = frozenset()  # opt-in choices given, as "VAR=value" (FLUXFIX_COMPILE=regional)
 
 
 def autoload_wanted(environ=os.environ) -> bool:
@@ -50,12 +51,30 @@ def read(environ=os.environ) -> Settings:
             environ.get("FLUXFIX_STRICT"),
         )
     return Settings(
+        opted_in=_opted_in(environ),
         enabled=enabled,
         only=only,
         disabled=_names(environ.get("FLUXFIX_DISABLE", "")),
         strict=strict_raw in ALL,
         raw=(raw or "").strip(),
     )
+
+
+# opt-in variables: the values they take; a patch with `opt_in = "VAR=value"` waits for that choice
+CHOICES = {"FLUXFIX_COMPILE": {"whole": "compile what the host compiles (the default)",
+                               "regional": "a whole-model .compile() compiles each repeated block instead"}}
+
+
+def _opted_in(environ) -> frozenset[str]:
+    chosen = set()
+    for var, choices in CHOICES.items():
+        value = environ.get(var, "").strip().lower()
+        if value in choices:
+            chosen.add(f"{var}={value}")
+        elif value:
+            log.warning("fluxfix: %s=%r is not understood; use %s. Ignoring it.", var, environ.get(var),
+                        " or ".join(f"{c} ({what})" for c, what in choices.items()))
+    return frozenset(chosen)
 
 
 def warn_unknown(settings: Settings, known: set[str]) -> None:

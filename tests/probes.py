@@ -25,12 +25,12 @@ from fluxfix.warn_once import warning_break
 from patches.sglang.host import warp_size_answered as gpu_driver_stand_in
 
 
-def activate() -> None:
+def activate(**extra: str) -> None:
     """The moment this probe activates fluxfix (its process starts with FLUXFIX=0 unless a test
     sets FLUXFIX itself, so importing fluxfix's modules activated nothing until now)."""
     import fluxfix
 
-    fluxfix.activate(environ={**os.environ, "FLUXFIX": os.environ.get("PROBE_FLUXFIX", "1")})
+    fluxfix.activate(environ={**os.environ, "FLUXFIX": os.environ.get("PROBE_FLUXFIX", "1"), **extra})
 
 
 def _linear_case():
@@ -175,7 +175,7 @@ def verdicts() -> dict:
     """Every patch's verdict once every target module that imports here is imported."""
     import fluxfix
 
-    activate()
+    activate(FLUXFIX_COMPILE="regional")  # opt-in patches too: the matrix says where they apply
     with gpu_driver_stand_in():
         records = fluxfix.status(import_targets=True)
     return {r.name: {"verdict": r.verdict.value, "reason": r.reason, "version": r.host_version} for r in records}
@@ -688,9 +688,45 @@ def verdicts_of(host: str) -> dict:
     """Every patch of `host`: its verdict once every target module that imports here is imported."""
     import fluxfix
 
-    activate()
+    activate(FLUXFIX_COMPILE="regional")  # opt-in patches too: the matrix says where they apply
     return {r.name: {"verdict": r.verdict.value, "reason": r.reason, "version": r.host_version}
             for r in fluxfix.status(import_targets=True) if r.host == host}
+
+
+def regional_compile(kind: str) -> dict:
+    """A whole-model `.compile()` of a small diffusers transformer, compiled from its first call and
+    run at changing steps and three resolutions: without the opt-in one graph of the whole model;
+    with FLUXFIX_COMPILE=regional one graph per block class, the same outputs."""
+    import logging
+
+    import torch
+
+    import fluxfix
+    from patches.diffusers.models import small
+
+    seen = []
+    logging.getLogger("fluxfix").addHandler(type("H", (logging.Handler,), {"emit": lambda self, r: seen.append(r.getMessage())})())
+    logging.getLogger("fluxfix").setLevel(logging.INFO)
+    out = {}
+    calls = [(1, 0), (1, 1), (2, 2), (3, 3), (1, 4)]
+    with torch.no_grad():
+        model, inputs = small(kind)
+        reference = [model(**inputs(r, s))[0] for r, s in calls]
+        for choice in ("whole", "regional"):
+            activate(FLUXFIX_COMPILE=choice)
+            torch._dynamo.reset()
+            torch._dynamo.utils.counters.clear()
+            model, inputs = small(kind)
+            model.compile(backend="aot_eager")
+            got = [model(**inputs(r, s))[0] for r, s in calls]
+            out[choice] = {"graphs": _graphs(), "model_compiled": getattr(model, "_compiled_call_impl", None) is not None,
+                           "blocks_compiled": sum(getattr(m, "_compiled_call_impl", None) is not None for m in model.modules()),
+                           "error": max(((g - e).abs().max() / e.abs().max()).item() for g, e in zip(got, reference)),
+                           "verdict": [r.verdict.value + ": " + r.reason for r in fluxfix.status() if r.name == "diffusers-regional-compile"][0]}
+            fluxfix.revert()
+    out["block_classes"] = len(set(getattr(model, "_repeated_blocks", ())))
+    out["log"] = [m for m in seen if "repeated blocks" in m]
+    return out
 
 
 def main() -> None:

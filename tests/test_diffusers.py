@@ -53,3 +53,19 @@ def test_faster_cache_logging_no_longer_breaks_the_graph(version):
     assert r["eager_identical"] is True
     assert r["records_patched"] == r["records_unpatched"] and r["records_unpatched"]  # the same records, the same host lines
     assert r["status"][0] == "applied"
+
+
+@pytest.mark.parametrize("version", ["0.36.0", "0.42.1"])
+def test_regional_compile_opt_in(version):
+    """FLUXFIX_COMPILE=regional: the same `.compile()` call compiles FLUX.1's two block classes, not
+    the whole model; steps and resolutions change as in a pipeline, outputs stay the same."""
+    r = run_probe(version, "regional_compile", "flux", host="diffusers")
+    whole, regional = r["whole"], r["regional"]
+    assert whole["model_compiled"] and whole["blocks_compiled"] == 1, whole  # the model itself is the one compiled module
+    assert whole["verdict"].startswith("disabled: opt-in: set FLUXFIX_COMPILE=regional"), whole["verdict"]
+    assert not regional["model_compiled"] and regional["blocks_compiled"] == 2, regional
+    assert regional["verdict"].startswith("applied"), regional["verdict"]
+    # one graph per block class, plus one per class once shapes turn dynamic at the second resolution
+    assert regional["graphs"] <= 2 * r["block_classes"] and r["block_classes"] == 2, r
+    assert whole["error"] < 1e-5 and regional["error"] < 1e-5, r
+    assert r["log"] and "compiling 2 repeated blocks of FluxTransformer2DModel" in r["log"][0], r["log"]

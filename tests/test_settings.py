@@ -14,9 +14,9 @@ KNOWN = {"sglang-platform-checks", "sglang-rope-warning", "sglang-norm-fallback-
 values = st.one_of(st.text(), st.sampled_from(["", "0", "1", "all", "off", " , ,", "sglang-rope-warning,nope"]))
 
 
-@given(fluxfix=values, disable=values, strict=values)
-def test_random_values_never_raise(fluxfix, disable, strict):
-    env = {"FLUXFIX": fluxfix, "FLUXFIX_DISABLE": disable, "FLUXFIX_STRICT": strict}
+@given(fluxfix=values, disable=values, strict=values, compile=st.one_of(values, st.sampled_from(["regional", " Whole "])))
+def test_random_values_never_raise(fluxfix, disable, strict, compile):
+    env = {"FLUXFIX": fluxfix, "FLUXFIX_DISABLE": disable, "FLUXFIX_STRICT": strict, "FLUXFIX_COMPILE": compile}
     records = []
     handler = logging.Handler()
     handler.emit = records.append
@@ -28,11 +28,14 @@ def test_random_values_never_raise(fluxfix, disable, strict):
     finally:
         log.removeHandler(handler)
     messages = [r.getMessage() for r in records]
-    assert len(messages) <= 3  # one per variable at most
-    for variable in ("FLUXFIX=", "FLUXFIX_DISABLE", "FLUXFIX_STRICT"):
+    assert len(messages) <= 4  # one per variable at most
+    for variable in ("FLUXFIX=", "FLUXFIX_DISABLE", "FLUXFIX_STRICT", "FLUXFIX_COMPILE"):
         assert sum(m.startswith(f"fluxfix: {variable}") for m in messages) <= 1
     for message in messages:
-        assert "valid" in message or "use 1" in message
+        assert "valid" in message or "use 1" in message or "use whole" in message
+    chosen = compile.strip().lower()
+    assert parsed.opted_in == ({f"FLUXFIX_COMPILE={chosen}"} if chosen in ("whole", "regional") else set())
+    assert any(m.startswith("fluxfix: FLUXFIX_COMPILE") for m in messages) == (chosen not in ("", "whole", "regional"))
     if parsed.only is not None:
         unknown = parsed.only - KNOWN
         assert bool(unknown) == any(m.startswith("fluxfix: FLUXFIX names") for m in messages)

@@ -25,6 +25,9 @@ CLASSES = {
                    "QwenImageDitConfig", "configs.pipeline_configs.qwen_image", "QwenImagePipelineConfig"),
 }
 MODELS = tuple(CLASSES)
+# FLUX.1 at a width a CPU compiles in seconds (heads x head size 2 x 16, RoPE axes summing to 16)
+NARROW = {"flux": dict(in_channels=16, attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
+                       pooled_projection_dim=16, axes_dims_rope=(4, 6, 6))}
 VAE_SCALE = 8  # FLUX.1, Qwen-Image and Wan 2.1 VAEs; sglang sets it when it loads the VAE
 
 
@@ -103,9 +106,10 @@ def random_weights(model, seed: int, dev) -> None:
 
 
 def build(model: str, layers: int | None, device: str, dtype, height: int = 1024, width: int = 1024,
-          frames: int = 17, text_len: int = 512, seed: int = 0) -> Built:
+          frames: int = 17, text_len: int = 512, seed: int = 0, narrow: dict | None = None) -> Built:
     """`layers`: blocks of each kind (None: the published depth). Images are height x width; Wan
-    gets a `frames`-frame video (its VAE keeps every 4th frame, plus the first)."""
+    gets a `frames`-frame video (its VAE keeps every 4th frame, plus the first). `narrow`: values
+    that replace the published width (NARROW: small enough for a CPU test)."""
     import torch
 
     model_mod, model_cls, config_mod, config_cls, pipe_mod, pipe_cls = CLASSES[model]
@@ -113,7 +117,7 @@ def build(model: str, layers: int | None, device: str, dtype, height: int = 1024
     set_server_args(model_path=arch.published, attention_backend="torch_sdpa", kv_gather_degree=1)
     init_model_parallel(device)
     depth = depth_values(arch, layers)
-    values = {**arch.config, **depth}
+    values = {**arch.config, **(narrow or {}), **depth}
     config = getattr(_host(config_mod), config_cls)()
     config.update_model_arch(dict(values))  # what sglang's loader does with config.json
     dev = torch.device(device)
@@ -127,7 +131,7 @@ def build(model: str, layers: int | None, device: str, dtype, height: int = 1024
     random_weights(net, seed, dev)
     net.eval()
     pipeline = getattr(_host(pipe_mod), pipe_cls)() if pipe_mod else None
-    inputs = _inputs(model, net, pipeline, dev, dtype, height, width, frames, text_len, seed)
+    inputs = _inputs(model, net, pipeline, dev, dtype, height, width, frames, text_len, seed, values)
     context = _host("runtime.managers.forward_context").set_forward_context
 
     def step():
@@ -140,7 +144,7 @@ def build(model: str, layers: int | None, device: str, dtype, height: int = 1024
     return Built(net, inputs, step, what, params)
 
 
-def _inputs(model, net, pipeline, dev, dtype, height, width, frames, text_len, seed) -> dict:
+def _inputs(model, net, pipeline, dev, dtype, height, width, frames, text_len, seed, cfg) -> dict:
     import torch
 
     gen = torch.Generator(device=dev).manual_seed(seed + 1)
@@ -154,7 +158,6 @@ def _inputs(model, net, pipeline, dev, dtype, height, width, frames, text_len, s
         return dict(hidden_states=rand(1, 16, latent_frames, height // VAE_SCALE, width // VAE_SCALE),
                     encoder_hidden_states=rand(1, text_len, 4096), timestep=torch.tensor([500.0], device=dev))
     pipeline.vae_config.arch_config.vae_scale_factor = VAE_SCALE
-    cfg = ARCHITECTURES[model].config
     text = rand(1, text_len, cfg["joint_attention_dim"])
     request = dict(height=height, width=width, prompt_seq_lens=[[text_len], [text_len]], batch_size=1,
                    did_sp_shard_latents=False)

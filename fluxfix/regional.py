@@ -1,0 +1,64 @@
+"""Regional compilation in place of a whole-model compile, for users who opt in
+(FLUXFIX_COMPILE=regional): the host's `model.compile(...)` compiles each repeated block instead.
+
+With the breaks gone a whole diffusion transformer is one graph, and one graph of 19+38 FLUX.1
+blocks takes minutes to compile, at every new resolution again. Blocks of one class share their
+code, so dynamo compiles that code once and every block reuses it: the same kernels, a fraction of
+the compile time. The blocks get the caller's arguments unchanged; the rest of the model (embeddings,
+final norm) runs eagerly, as with the hosts' own regional compile.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+log = logging.getLogger("fluxfix")
+
+
+def listed_blocks(model) -> list:
+    """Modules in a ModuleList child of the model whose entries share one class (two or more):
+    the transformer blocks of every diffusion transformer the hosts ship."""
+    import torch
+
+    blocks = []
+    for child in model.children():
+        if isinstance(child, torch.nn.ModuleList) and len(child) > 1 and len({type(m) for m in child}) == 1:
+            blocks += list(child)
+    return blocks
+
+
+def compile_method(find_blocks: Callable) -> Callable:
+    """A `compile(self, *args, **kwargs)` for a host's model base class: the blocks that
+    `find_blocks(model)` gives are compiled with the caller's arguments; a model without any is
+    compiled whole, as before."""
+    import torch
+
+    whole = torch.nn.Module.compile
+
+    def compile(self, *args, **kwargs):
+        blocks = find_blocks(self)
+        if not blocks:
+            log.info("fluxfix: %s has no repeated blocks; compiling it whole", type(self).__name__)
+            return whole(self, *args, **kwargs)
+        for block in blocks:
+            block.compile(*args, **kwargs)
+        classes = sorted({type(b).__name__ for b in blocks})
+        log.info("fluxfix: compiling %d repeated blocks of %s (%s) instead of the whole model (FLUXFIX_COMPILE=regional)",
+                 len(blocks), type(self).__name__, ", ".join(classes))
+
+    compile.__doc__ = "Compiles the model's repeated blocks in place (fluxfix, FLUXFIX_COMPILE=regional)."
+    return compile
+
+
+def compiled_regions(model) -> tuple[bool, int]:
+    """(whether the model itself is compiled, how many of its submodules are)."""
+    own = getattr(model, "_compiled_call_impl", None) is not None
+    return own, sum(getattr(m, "_compiled_call_impl", None) is not None for m in model.modules() if m is not model)
+
+
+def class_method(cls, name: str, method: Callable) -> Callable[[], None]:
+    """Give `cls` its own `name`; the undo removes it again (the inherited one shows through)."""
+    if name in vars(cls):
+        raise ValueError(f"{cls.__qualname__} defines {name} itself")
+    setattr(cls, name, method)
+    return lambda: delattr(cls, name)
