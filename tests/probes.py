@@ -729,6 +729,55 @@ def regional_compile(kind: str) -> dict:
     return out
 
 
+def group_offloading(offload_type: str, compile_how: str) -> dict:
+    """diffusers' group offloading (CPU to CPU: its hooks and transfers run as on a GPU machine;
+    `use_stream` needs a GPU) on a small FLUX.1 (2+4 blocks), compiled `whole` or `regional`
+    (compile_repeated_blocks) from the first call, steps and resolutions changing: recompile-limit
+    hits, graphs and outputs, unpatched and with fluxfix."""
+    import torch
+    from torch._dynamo.utils import counters
+
+    import fluxfix
+    from patches.diffusers.group_offloading import recompile_limit_hits
+    from patches.diffusers.models import small
+
+    calls = [(1, 0), (1, 1), (2, 2), (3, 3)]
+
+    def build():
+        model, inputs = small("flux", layers=(2, 4))
+        model.enable_group_offload(onload_device=torch.device("cpu"), offload_device=torch.device("cpu"),
+                                   offload_type=offload_type, num_blocks_per_group=1 if offload_type == "block_level" else None)
+        return model, inputs
+
+    def compiled_run():
+        model, inputs = build()
+        torch._dynamo.reset()
+        counters.clear()
+        if compile_how == "whole":  # dynamo's frames and guards are the subject: no backend compile needed
+            run = torch.compile(model, backend="eager")
+        else:
+            model.compile_repeated_blocks(backend="eager")
+            run = model
+        got = []
+        hits = recompile_limit_hits(lambda: got.extend(run(**inputs(r, s))[0] for r, s in calls))
+        return {"limit_hits": hits, "graphs": _graphs(), "breaks": sum(counters["graph_break"].values()), "outputs": got}
+
+    out = {}
+    with torch.no_grad():
+        model, inputs = build()
+        eager = [model(**inputs(r, s))[0] for r, s in calls]
+        unpatched = compiled_run()
+        activate()
+        model, inputs = build()
+        out["eager_identical"] = all(model(**inputs(r, s))[0].equal(e) for (r, s), e in zip(calls, eager))
+        patched = compiled_run()
+        for name, got in (("unpatched", unpatched), ("patched", patched)):
+            got["error"] = max(((g - e).abs().max() / e.abs().max()).item() for g, e in zip(got.pop("outputs"), eager))
+            out[name] = got
+        out["status"] = {r.name: [r.verdict.value, r.reason] for r in fluxfix.status()}["diffusers-group-offloading"]
+    return out
+
+
 def main() -> None:
     name, *args = sys.argv[1:]
     warnings.simplefilter("ignore")  # hosts warn a lot at import on CPU; results go to stdout

@@ -69,3 +69,18 @@ def test_regional_compile_opt_in(version):
     assert regional["graphs"] <= 2 * r["block_classes"] and r["block_classes"] == 2, r
     assert whole["error"] < 1e-5 and regional["error"] < 1e-5, r
     assert r["log"] and "compiling 2 repeated blocks of FluxTransformer2DModel" in r["log"][0], r["log"]
+
+
+# block level on sglang's diffusers pin and the newest; leaf level (a group per layer) on the newest
+@pytest.mark.parametrize("version,offload_type,compile_how", [
+    ("0.36.0", "block_level", "whole"), ("0.42.1", "block_level", "regional"), ("0.42.1", "leaf_level", "whole")])
+def test_group_offloading_compiles_without_a_recompile_storm(version, offload_type, compile_how):
+    r = run_probe(version, "group_offloading", offload_type, compile_how, host="diffusers")
+    if (offload_type, compile_how) != ("block_level", "regional"):  # regional stays under the limit on this small model
+        assert r["unpatched"]["limit_hits"] and "new_forward" in r["unpatched"]["limit_hits"][0], r["unpatched"]
+    assert r["patched"]["limit_hits"] == [], r["patched"]
+    assert r["eager_identical"] is True
+    assert r["patched"]["error"] < 1e-5, r["patched"]
+    if offload_type == "block_level":  # each block's forward is a graph of its own: no break left inside one
+        assert r["patched"]["breaks"] == 0 and r["patched"]["graphs"] < r["unpatched"]["graphs"], r
+    assert r["status"][0] == "applied", r["status"]

@@ -13,15 +13,16 @@ def _randn(gen, *shape):
     return torch.randn(*shape, generator=gen)
 
 
-def small(kind: str, seed: int = 0):
-    """(model, inputs(resolution, step)) for kind flux | wan | qwen-image | sd3."""
+def small(kind: str, seed: int = 0, layers: tuple = (1, 1)):
+    """(model, inputs(resolution, step)) for kind flux | wan | qwen-image | sd3; `layers`: FLUX.1's
+    double and single block counts."""
     import diffusers
     import torch
 
     torch.manual_seed(seed)
     if kind == "flux":
         model = diffusers.FluxTransformer2DModel(
-            patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
+            patch_size=1, in_channels=16, num_layers=layers[0], num_single_layers=layers[1], attention_head_dim=16, num_attention_heads=2,
             joint_attention_dim=32, pooled_projection_dim=16, guidance_embeds=True, axes_dims_rope=(4, 6, 6))
 
         def inputs(resolution=1, step=0):

@@ -1,0 +1,117 @@
+"""diffusers' group offloading (`enable_group_offload`) under torch.compile: the transfers stay out
+of the graph, each block's own forward compiles once per block class, the recompile limit is not hit.
+
+Every hooked module runs through one wrapper function of diffusers' hook registry
+(`hooks/hooks.py`, `new_forward`), and dynamo keeps one cache per code object. The offloading hook's
+`pre_forward` breaks the graph at its compile-disabled `onload_()` and `post_forward` at
+`offload_()`, so that one wrapper, and the frames resumed inside it, get an entry per block class,
+argument count, stride and shape: FLUX.1 block-level offloading hits the limit of 8 at its second
+resolution, leaf level in its first forward, and the rest runs eagerly. Every release 0.36.0-0.42.1.
+
+Here a module hooked for offloading gets a wrapper of its own that dynamo does not trace (its
+callees it does), and the offloading hooks' pre/post_forward run eagerly: the transfers happen
+exactly as before, between graphs, and the module's forward is a frame of its own, shared by every
+block of its class. Hooks registered before fluxfix activated keep diffusers' wrapper.
+"""
+from __future__ import annotations
+
+import functools
+
+from fluxfix import StepAside, Verdict, hookimpl
+from patches.diffusers.host import DiffusersPatch
+
+HOOK_CLASSES = ("GroupOffloadingHook", "LazyPrefetchGroupOffloadingHook", "LayerExecutionTrackerHook")
+
+
+def _offloaded_forward(function_reference, module, *args, **kwargs):
+    """What diffusers' wrapper does for one hook, in a code object of fluxfix's own."""
+    args, kwargs = function_reference.pre_forward(module, *args, **kwargs)
+    return function_reference.post_forward(module, function_reference.forward(*args, **kwargs))
+
+
+def recompile_limit_hits(run) -> list[str]:
+    """dynamo's "hit config.recompile_limit" warnings while `run()` runs."""
+    import logging
+
+    hits = []
+    handler = logging.Handler()
+    handler.emit = lambda record: hits.append(record.getMessage())
+    log = logging.getLogger("torch._dynamo")
+    log.addHandler(handler)
+    try:
+        run()
+    finally:
+        log.removeHandler(handler)
+    # "torch._dynamo hit config.recompile_limit (8)" and the function it names
+    return [" ".join(line.strip() for line in h.splitlines()[:2]) for h in hits if "recompile_limit" in h or "cache_size_limit" in h]
+
+
+class GroupOffloading(DiffusersPatch):
+    summary = "group offloading: transfers outside the graph, each block's forward compiled once per class, no recompile storm"
+    targets = ("diffusers.hooks.group_offloading",)
+    upstream = "none"
+    expected = {">=0.36.0": "applied"}
+    drift = (("diffusers/hooks/group_offloading.py", "class GroupOffloadingHook(", "class GroupOffloadHook("),)
+
+    def defect(self):
+        """A small FLUX.1 transformer with block-level offloading (CPU to CPU: the hooks and their
+        transfers run as on a GPU machine), compiled whole, at two resolutions and changing steps."""
+        import torch
+
+        from patches.diffusers.models import small
+
+        model, inputs = small("flux", layers=(2, 4))
+        model.enable_group_offload(onload_device=torch.device("cpu"), offload_device=torch.device("cpu"),
+                                   offload_type="block_level", num_blocks_per_group=1)
+        compiled = torch.compile(model, backend="eager")
+
+        def run():
+            with torch.no_grad():
+                for step, resolution in enumerate((1, 1, 2, 2)):
+                    compiled(**inputs(resolution, step))
+
+        torch._dynamo.reset()
+        hits = recompile_limit_hits(run)
+        return hits[0] if hits else None
+
+    def inspect(self, module):
+        missing = [n for n in ("HookRegistry", "ModuleGroup", "GroupOffloadingHook") if not hasattr(module, n)]
+        if missing or not hasattr(module.HookRegistry, "register_hook"):
+            raise StepAside(Verdict.TARGET_CHANGED, f"{module.__name__} has no {', '.join(missing) or 'HookRegistry.register_hook'}")
+        onload = getattr(module.ModuleGroup, "onload_", None)
+        if not getattr(onload, "_torchdynamo_disable", False):
+            raise StepAside(Verdict.NOT_NEEDED, "ModuleGroup.onload_ is not compile-disabled here: the hooks trace")
+        hooks = {n: getattr(module, n) for n in HOOK_CLASSES if hasattr(module, n)}
+        sites = {f"{n}.{m}": (cls, m) for n, cls in hooks.items() for m in ("pre_forward", "post_forward") if m in vars(cls)}
+        sites["HookRegistry.register_hook"] = (module.HookRegistry, "register_hook")
+        return sites
+
+    def apply(self, module, sites):
+        import torch
+
+        kinds = tuple({cls for name, (cls, _) in sites.items() if not name.startswith("HookRegistry")})
+        registry, register = module.HookRegistry, module.HookRegistry.register_hook
+        offloaded_forward = torch.compiler.disable(_offloaded_forward, recursive=False)
+
+        @functools.wraps(register)
+        def register_hook(self, hook, name):
+            register(self, hook, name)
+            if isinstance(hook, kinds):  # diffusers' wrapper stays the one `remove_hook` unwinds to
+                wrapper = self._module_ref.forward
+                self._module_ref.forward = functools.update_wrapper(
+                    functools.partial(offloaded_forward, hook.fn_ref, self._module_ref), wrapper.__wrapped__)
+
+        originals = {name: vars(cls)[attr] for name, (cls, attr) in sites.items()}
+        for name, (cls, attr) in sites.items():
+            setattr(cls, attr, register_hook if cls is registry else torch.compiler.disable(originals[name]))
+
+        def undo():
+            for name, (cls, attr) in sites.items():
+                setattr(cls, attr, originals[name])
+
+        return undo
+
+
+@hookimpl
+def fluxfix_patches():
+    return [GroupOffloading()]
