@@ -4,9 +4,12 @@ without fluxfix, one variant per process (fluxfix on or off from the start: FLUX
 
     python benchmarks/bench_diffusers.py --model flux|wan --variant VARIANT --out results.jsonl
 
-Variants: bf16-eager, bf16-regional (compile_repeated_blocks), bf16-whole (model.compile()),
-fp8-eager (enable_layerwise_casting, float8_e4m3fn storage, bf16 compute), fp8-whole-unpatched,
-fp8-whole, fp8-regional (the last two with fluxfix). The model is the published architecture
+Variants: <weights>-<compile>. weights: bf16; fp8 (enable_layerwise_casting, float8_e4m3fn storage,
+bf16 compute); go (bf16, enable_group_offload block_level: weights on the CPU, one block at a time
+on the GPU); gostream (the same with use_stream=True: the next block prefetched on a side stream).
+compile: eager; regional (compile_repeated_blocks); whole (model.compile()); remedy (model.compile()
+with FLUXFIX_COMPILE=regional). fluxfix is on for fp8/go/gostream and for remedy, off for bf16 and
+for any variant ending in -unpatched (fp8-whole-unpatched, go-whole-unpatched, ...). The model is the published architecture
 (`fluxfix.architectures`) at full depth, random weights, built on the GPU. Per variant, appended as
 one JSON line after each phase (a run cut short keeps what it measured): the first call (compile
 included) at the first resolution, ms per forward over steps whose timestep changes every call,
@@ -70,7 +73,10 @@ def build(model: str, dtype):
 def main(argv=None) -> int:
     args = parse_args(argv)
     variant = args.variant
-    os.environ["FLUXFIX"] = "0" if ("unpatched" in variant or variant.startswith("bf16")) else "1"
+    remedy = "remedy" in variant
+    os.environ["FLUXFIX"] = "0" if ("unpatched" in variant or (variant.startswith("bf16") and not remedy)) else "1"
+    if remedy:
+        os.environ["FLUXFIX_COMPILE"] = "regional"
     import fluxfix  # noqa: F401  (activates when FLUXFIX=1: before diffusers is imported, as users do)
     import torch
     from torch._dynamo.utils import counters
@@ -92,7 +98,11 @@ def main(argv=None) -> int:
     net = build(args.model, dtype)
     if variant.startswith("fp8"):
         net.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
+    if variant.startswith("go"):
+        net.enable_group_offload(onload_device=torch.device("cuda"), offload_device=torch.device("cpu"), offload_type="block_level",
+                                 num_blocks_per_group=1, use_stream=variant.startswith("gostream"))
     res["weight_gib"] = sum(p.numel() * p.element_size() for p in net.parameters()) / 2**30
+    res["gpu_weight_gib"] = sum(p.numel() * p.element_size() for p in net.parameters() if p.is_cuda) / 2**30
     first, second = RESOLUTIONS[args.model]
     with torch.no_grad():
         reference = net(**inputs(args.model, first, 0, dtype))[0].float()
@@ -100,10 +110,15 @@ def main(argv=None) -> int:
         run = net
         if variant.endswith("regional"):
             net.compile_repeated_blocks()
-        elif "whole" in variant:
-            run = torch.compile(net)
+        elif "whole" in variant or remedy:
+            net.compile()  # in place, as users and sglang call it (the remedy turns it into per-block compiles)
         counters.clear()
         torch.cuda.reset_peak_memory_stats()
+        import logging
+
+        hits = logging.Handler()  # dynamo's "hit config.recompile_limit" warnings: the frame runs eagerly from then on
+        hits.emit = lambda r: res.__setitem__("limit_hits", res.get("limit_hits", 0) + ("recompile_limit" in r.getMessage()))
+        logging.getLogger("torch._dynamo").addHandler(hits)
         emit("built")
         for label, resolution in (("res1", first), ("res2", second)):
             start = time.perf_counter()

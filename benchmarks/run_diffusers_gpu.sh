@@ -2,7 +2,7 @@
 # The diffusers GPU benchmark on the device machine: installs the carried wheels (diffusers, fluxfix,
 # importlib_metadata from .whl/) into one folder, then runs each variant of each model in its own
 # process, one after another, each under its own time limit; results append to $OUT/diffusers.jsonl.
-#   bash benchmarks/run_diffusers_gpu.sh "flux:bf16-regional,fp8-eager wan:bf16-regional" [limit seconds per variant]
+#   [STEPS=n] bash benchmarks/run_diffusers_gpu.sh "flux:bf16-regional,fp8-eager wan:bf16-regional" [limit seconds per variant]
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 SITE=/tmp/bench-site
@@ -14,7 +14,7 @@ for spec in $1; do
   model=${spec%%:*}
   for variant in $(echo "${spec#*:}" | tr ',' ' '); do
     n=$((n + 1)); echo "== run $n/$total: $model $variant (limit ${LIMIT}s)"
-    timeout "$LIMIT" python benchmarks/bench_diffusers.py --model "$model" --variant "$variant" --out "$OUT/diffusers.jsonl" \
+    timeout "$LIMIT" python benchmarks/bench_diffusers.py --model "$model" --variant "$variant" --out "$OUT/diffusers.jsonl" ${STEPS:+--steps $STEPS} \
       2>>"$OUT/diffusers.log" || echo "   $model $variant exited $? (partial results kept)"
   done
 done

@@ -13,3 +13,6 @@ class Case:
     # later calls, each an argument tuple for fn (another timestep, another resolution): what they
     # compile anew is the case's recompiles
     more: list[tuple] = field(default_factory=list)
+    # builds the case again once fluxfix is active (host hooks that patches change as they register:
+    # diffusers' group offloading), or None to compile the same objects twice
+    rebuild: Callable[[], "Case"] | None = None

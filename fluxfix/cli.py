@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     doctor.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     doctor.add_argument("--json", metavar="PATH", help="also write the results as JSON (- for stdout)")
     doctor.add_argument("--feature", action="append", default=[], metavar="NAME[,NAME]",
-                        help="host features to switch on (diffusers: layerwise-fp8, faster-cache, first-block-cache, taylorseer); repeatable, combinable")
+                        help="host features to switch on (diffusers: layerwise-fp8, group-offload, faster-cache, first-block-cache, taylorseer, mag-cache, lora); repeatable, combinable")
     doctor.set_defaults(run=_doctor)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")

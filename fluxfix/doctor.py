@@ -152,7 +152,12 @@ def run(host: str | None, model: str, layers: int, device: str, dtype_name: str,
         print(f"fluxfix doctor: unknown model {model!r} for {host}; choose one of: {', '.join(builder.MODELS)}", file=sys.stderr)
         return EXIT_ERROR
     _progress(start, f"building {host} {version} {model} on {device} ({dtype_name})" + (f" with {', '.join(features)}" if features else ""))
-    cases, notes = builder.cases(model, layers, device, dtype, features) if features else builder.cases(model, layers, device, dtype)
+    fluxfix.revert()  # built as the host builds it: hooks that register now get the host's own code
+    try:
+        cases, notes = builder.cases(model, layers, device, dtype, features) if features else builder.cases(model, layers, device, dtype)
+    except ValueError as exc:  # a feature this machine or release cannot switch on, said by the builder
+        print(f"fluxfix doctor: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     patches = list(ENGINE.load_patches().values())
     outcomes = []
     for case in cases:
@@ -166,6 +171,10 @@ def run(host: str | None, model: str, layers: int, device: str, dtype_name: str,
         before = compile_report(case.fn, more=case.more)
         fluxfix.activate()
         ENGINE.import_targets()  # every patch in place, as in a process that has imported all their targets
+        if case.rebuild:
+            _progress(start, f"{case.name}: building again with fluxfix active (its hooks register now)")
+            case = case.rebuild()
+            case.fn()
         _progress(start, f"{case.name}: compiling with fluxfix")
         after = compile_report(case.fn, more=case.more)
         records = {r.name: r for r in fluxfix.status()}

@@ -60,6 +60,19 @@ def cases(model: str, layers: int, device: str, dtype, features=()) -> tuple[lis
         from diffusers import TaylorSeerCacheConfig
 
         net.enable_cache(TaylorSeerCacheConfig())
+    if "mag-cache" in features:  # 0.37+: calibrated magnitude ratios, one per step
+        from diffusers import MagCacheConfig
+
+        net.enable_cache(MagCacheConfig(threshold=0.06, num_inference_steps=4, mag_ratios=[1.0] * 4))
+    if "lora" in features:  # peft LoRA layers on the attention projections, as load_lora_weights leaves them
+        try:
+            from peft import LoraConfig
+        except ImportError:
+            raise ValueError("--feature lora needs peft: pip install peft") from None
+        net.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False))
+    if "group-offload" in features:  # block-level groups kept on the CPU, moved to the device per block
+        net.enable_group_offload(onload_device=torch.device(device), offload_device=torch.device("cpu"),
+                                 offload_type="block_level", num_blocks_per_group=1)
     # diffusers' pipelines run the denoiser inside a cache context (0.37+); the caching hooks need one
     context = getattr(net, "cache_context", None)
     inputs = _inputs(model, torch.device(device), dtype)
@@ -73,4 +86,5 @@ def cases(model: str, layers: int, device: str, dtype, features=()) -> tuple[lis
     params = sum(p.numel() for p in net.parameters()) / 1e6
     blocks = "+".join(str(v) for v in depth.values())
     what = f"diffusers {class_name} ({arch.published} architecture), {blocks} blocks at full width, {params:.0f}M params"
-    return [Case(f"{arch.published} transformer", what, step, more=[(later,)])], []
+    rebuild = (lambda: cases(model, layers, device, dtype, features)[0][0]) if features else None  # hooks register anew
+    return [Case(f"{arch.published} transformer", what, step, more=[(later,)], rebuild=rebuild)], []

@@ -51,7 +51,8 @@ class GroupOffloading(DiffusersPatch):
     targets = ("diffusers.hooks.group_offloading",)
     upstream = "none"
     expected = {">=0.36.0": "applied"}
-    drift = (("diffusers/hooks/group_offloading.py", "class GroupOffloadingHook(", "class GroupOffloadHook("),)
+    drift = (("diffusers/hooks/group_offloading.py", "from .hooks import HookRegistry, ModelHook",
+              "from .hooks import HookRegistry as _Registry, ModelHook"),)
 
     def defect(self):
         """A small FLUX.1 transformer with block-level offloading (CPU to CPU: the hooks and their

@@ -28,7 +28,9 @@ class RegionalCompile(SglangPatch):
     upstream = "sglang --regional-compile (0.5.17+, models that declare _compile_conditions)"
     expected = {">=0.5.8": "applied"}
     contract_release = "0.5.23"  # sglang's models build on a machine without a GPU from 0.5.21 on
-    drift = ((f"{BASE.replace('.', '/')}.py", "class BaseDiT(", "class BaseDiTRenamed("),)
+    drift = ((f"{BASE.replace('.', '/')}.py", "",  # the host's base class gains a compile() of its own
+              "\n\ndef _own_compile(self, *args, **kwargs):\n    return super(BaseDiT, self).compile(*args, **kwargs)\n\n\n"
+              "BaseDiT.compile = _own_compile\n"),)
 
     def defect(self):
         """`model.compile()` on sglang's FLUX.1 (narrow, one block of each kind) compiles it whole."""
