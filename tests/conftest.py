@@ -19,6 +19,11 @@ from hostenv import host_env  # noqa: E402
 
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "newest_torch: runs in the torch215 environment only (the newest torch, "
+                                       "which diffusers users run); the py311 suite leaves it out to keep CI short")
+
+
 def clean_env(**extra: str) -> dict:
     """The environment without any FLUXFIX* setting of the caller, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLUXFIX", "SGLANG_PLUGINS"))}

@@ -55,6 +55,7 @@ def test_faster_cache_logging_no_longer_breaks_the_graph(version):
     assert r["status"][0] == "applied"
 
 
+@pytest.mark.newest_torch
 @pytest.mark.parametrize("version", ["0.36.0", "0.42.1"])
 def test_regional_compile_opt_in(version):
     """FLUXFIX_COMPILE=regional: the same `.compile()` call compiles FLUX.1's two block classes, not
@@ -72,12 +73,15 @@ def test_regional_compile_opt_in(version):
 
 
 # block level on sglang's diffusers pin and the newest; leaf level (a group per layer) on the newest
+@pytest.mark.newest_torch
 @pytest.mark.parametrize("version,offload_type,compile_how", [
     ("0.36.0", "block_level", "whole"), ("0.42.1", "block_level", "regional"), ("0.42.1", "leaf_level", "whole")])
 def test_group_offloading_compiles_without_a_recompile_storm(version, offload_type, compile_how):
     r = run_probe(version, "group_offloading", offload_type, compile_how, host="diffusers")
-    if (offload_type, compile_how) != ("block_level", "regional"):  # regional stays under the limit on this small model
-        assert r["unpatched"]["limit_hits"] and "new_forward" in r["unpatched"]["limit_hits"][0], r["unpatched"]
+    # unpatched every onload/offload breaks inside diffusers' shared wrapper; on torch 2.14 the whole-model runs
+    # here also hit the recompile limit in it (torch 2.15 guards less and stays under it for these four calls)
+    assert r["unpatched"]["breaks"] > 0, r["unpatched"]
+    assert all("new_forward" in hit for hit in r["unpatched"]["limit_hits"]), r["unpatched"]
     assert r["patched"]["limit_hits"] == [], r["patched"]
     assert r["eager_identical"] is True
     assert r["patched"]["error"] < 1e-5, r["patched"]
