@@ -87,6 +87,15 @@ def reroute(func: types.FunctionType, name: str = "logger") -> Callable[[], None
     return undo
 
 
+def _wrapped_chain(func) -> list:
+    """func, and the functions it wraps (functools.wraps' `__wrapped__`), outermost first."""
+    chain = []
+    while inspect.isfunction(func) and func not in chain:
+        chain.append(func)
+        func = getattr(func, "__wrapped__", None)
+    return chain
+
+
 class LoggerSites:
     """Mixin for a Patch whose defect is logger calls in code that runs compiled. Declare
     `functions` (qualified names in the target modules: the functions that run inside the compiled
@@ -107,11 +116,14 @@ class LoggerSites:
             if not inspect.isfunction(func):
                 missing.append(qualname)
                 continue
-            calls, clean = logger_calls(func.__code__)
-            if calls and clean:
-                sites[qualname] = func
-            elif calls:
-                unsafe.append(qualname)
+            for layer in _wrapped_chain(func):  # a decorator's wrapper logs from its own module, too
+                home = layer.__globals__.get("__name__")  # functools.wraps copies the wrapped one's names: ask the code
+                name = layer.__code__.co_qualname if home == module.__name__ else f"{home}.{layer.__code__.co_qualname}"
+                calls, clean = logger_calls(layer.__code__)
+                if calls and clean and "logger" in layer.__globals__:
+                    sites[name] = layer
+                elif calls:
+                    unsafe.append(name)
         if unsafe:
             raise StepAside(Verdict.TARGET_CHANGED, f"the module's logger has another use in {', '.join(unsafe)}")
         if not sites:

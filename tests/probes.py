@@ -778,6 +778,43 @@ def group_offloading(offload_type: str, compile_how: str) -> dict:
     return out
 
 
+def flux_forward_warnings() -> dict:
+    """FLUX.1's forward called with 3-d ids and an unexpected attention kwarg (both warn): unpatched
+    fullgraph breaks at the warning; patched it compiles, and eagerly the same records come from the
+    same lines with the same output."""
+    import logging
+
+    import torch
+
+    from patches.diffusers.models import small
+
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: records.append((record.getMessage(), record.pathname.rsplit("/", 1)[-1], record.lineno))
+    logging.getLogger("diffusers").addHandler(handler)
+
+    def call():
+        model, inputs = small("flux")
+        named = inputs()
+        named.update(txt_ids=named["txt_ids"][None], img_ids=named["img_ids"][None], joint_attention_kwargs={"not_a_kwarg": 1})
+        return model, named
+
+    out = {}
+    with torch.no_grad():
+        model, named = call()
+        reference = model(**named)[0]
+        out["records_unpatched"], records[:] = list(records), []
+        error = fullgraph_error(lambda: model(**named))
+        out["unpatched"] = error and f"{error.splitlines()[0]} at {break_site(error)}"
+        activate()
+        model, named = call()
+        records[:] = []
+        out["eager_identical"] = model(**named)[0].equal(reference)
+        out["records_patched"] = list(records)
+        out["patched"] = fullgraph_error(lambda: model(**named))
+    return out
+
+
 def main() -> None:
     name, *args = sys.argv[1:]
     warnings.simplefilter("ignore")  # hosts warn a lot at import on CPU; results go to stdout

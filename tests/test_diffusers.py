@@ -88,3 +88,14 @@ def test_group_offloading_compiles_without_a_recompile_storm(version, offload_ty
     if offload_type == "block_level":  # each block's forward is a graph of its own: no break left inside one
         assert r["patched"]["breaks"] == 0 and r["patched"]["graphs"] < r["unpatched"]["graphs"], r
     assert r["status"][0] == "applied", r["status"]
+
+
+@pytest.mark.newest_torch
+@pytest.mark.parametrize("version", ["0.36.0", "0.42.1"])
+def test_flux_forward_warnings_no_longer_break_the_graph(version):
+    r = run_probe(version, "flux_forward_warnings", host="diffusers")
+    assert r["unpatched"] and "transformer_flux.py" in r["unpatched"], r["unpatched"]
+    assert r["patched"] is None, r["patched"]
+    assert r["eager_identical"] is True
+    assert r["records_patched"] == r["records_unpatched"], r  # the same warnings, from the host's own lines
+    assert any("3d torch.Tensor is deprecated" in m for m, _, _ in r["records_unpatched"]), r["records_unpatched"]
