@@ -815,6 +815,39 @@ def flux_forward_warnings() -> dict:
     return out
 
 
+def qwen_deprecated_argument() -> dict:
+    """Qwen-Image's forward called with its deprecated `txt_seq_lens` (diffusers 0.37.0, sglang's pin):
+    deprecate() warns inside the forward. Unpatched fullgraph breaks there; patched it compiles, and
+    eagerly the same FutureWarning is shown with the same output."""
+    import warnings
+
+    import torch
+
+    from patches.diffusers.models import small
+
+    def call():
+        model, inputs = small("qwen-image")
+        return model, {**inputs(), "txt_seq_lens": [8]}
+
+    out = {}
+    with torch.no_grad():
+        model, named = call()
+        with warnings.catch_warnings(record=True) as shown:
+            warnings.simplefilter("always")
+            reference = model(**named)[0]
+        out["warnings_unpatched"] = [str(w.message) for w in shown if issubclass(w.category, FutureWarning)]
+        error = fullgraph_error(lambda: model(**named))
+        out["unpatched"] = error and f"{error.splitlines()[0]} at {break_site(error)}"
+        activate()
+        model, named = call()
+        with warnings.catch_warnings(record=True) as shown:
+            warnings.simplefilter("always")
+            out["eager_identical"] = model(**named)[0].equal(reference)
+        out["warnings_patched"] = [str(w.message) for w in shown if issubclass(w.category, FutureWarning)]
+        out["patched"] = fullgraph_error(lambda: model(**named))
+    return out
+
+
 def main() -> None:
     name, *args = sys.argv[1:]
     warnings.simplefilter("ignore")  # hosts warn a lot at import on CPU; results go to stdout

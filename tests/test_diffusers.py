@@ -99,3 +99,12 @@ def test_flux_forward_warnings_no_longer_break_the_graph(version):
     assert r["eager_identical"] is True
     assert r["records_patched"] == r["records_unpatched"], r  # the same warnings, from the host's own lines
     assert any("3d torch.Tensor is deprecated" in m for m, _, _ in r["records_unpatched"]), r["records_unpatched"]
+
+
+@pytest.mark.newest_torch
+def test_deprecated_argument_no_longer_breaks_the_graph():
+    r = run_probe("0.37.0", "qwen_deprecated_argument", host="diffusers")
+    assert r["unpatched"] and "deprecation_utils.py" in r["unpatched"], r["unpatched"]
+    assert r["patched"] is None, r["patched"]
+    assert r["eager_identical"] is True
+    assert r["warnings_patched"] == r["warnings_unpatched"] and "txt_seq_lens" in r["warnings_unpatched"][0], r
