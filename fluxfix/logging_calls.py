@@ -15,7 +15,7 @@ import threading
 import types
 from typing import Callable
 
-from fluxfix.warn_once import _codes, functions_defined_in
+from fluxfix.warn_once import _codes, functions_defined_in, wrapped_chain
 
 NAME = "_fluxfix_logger"
 LEVELS = ("debug", "info", "warning")
@@ -87,15 +87,6 @@ def reroute(func: types.FunctionType, name: str = "logger") -> Callable[[], None
     return undo
 
 
-def _wrapped_chain(func) -> list:
-    """func, and the functions it wraps (functools.wraps' `__wrapped__`), outermost first."""
-    chain = []
-    while inspect.isfunction(func) and func not in chain:
-        chain.append(func)
-        func = getattr(func, "__wrapped__", None)
-    return chain
-
-
 class LoggerSites:
     """Mixin for a Patch whose defect is logger calls in code that runs compiled. Declare
     `functions` (qualified names in the target modules: the functions that run inside the compiled
@@ -116,7 +107,7 @@ class LoggerSites:
             if not inspect.isfunction(func):
                 missing.append(qualname)
                 continue
-            for layer in _wrapped_chain(func):  # a decorator's wrapper logs from its own module, too
+            for layer in wrapped_chain(func):  # a decorator's wrapper logs from its own module, too
                 home = layer.__globals__.get("__name__")  # functools.wraps copies the wrapped one's names: ask the code
                 name = layer.__code__.co_qualname if home == module.__name__ else f"{home}.{layer.__code__.co_qualname}"
                 calls, clean = logger_calls(layer.__code__)

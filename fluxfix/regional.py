@@ -62,3 +62,38 @@ def class_method(cls, name: str, method: Callable) -> Callable[[], None]:
         raise ValueError(f"{cls.__qualname__} defines {name} itself")
     setattr(cls, name, method)
     return lambda: delattr(cls, name)
+
+
+class RegionalCompileSites:
+    """Mixin for a host's opt-in regional-compile patch: its model base class (`base`, a name in
+    the target module) gets a `compile()` of its own. Declare `base` and implement
+    `repeated_blocks(model)` and `small_model()` (a real host model a CPU builds in seconds)."""
+
+    opt_in = "FLUXFIX_COMPILE=regional"
+    base: str = ""
+
+    def repeated_blocks(self, model) -> list:
+        raise NotImplementedError
+
+    def small_model(self):
+        raise NotImplementedError
+
+    def defect(self):
+        """`model.compile()` on the small model compiles it whole."""
+        model = self.small_model()
+        model.compile(backend="eager")
+        whole, blocks = compiled_regions(model)
+        return f"{type(model).__name__}.compile() compiles it whole" if whole else None if blocks else "nothing compiled"
+
+    def inspect(self, module):
+        from fluxfix.patch import StepAside, Verdict
+
+        cls = getattr(module, self.base, None)
+        if cls is None:
+            raise StepAside(Verdict.TARGET_CHANGED, f"{module.__name__}.{self.base} is gone")
+        if "compile" in vars(cls):
+            raise StepAside(Verdict.TARGET_CHANGED, f"{self.base} defines compile() itself")
+        return {f"{self.base}.compile": cls}
+
+    def apply(self, module, sites):
+        return class_method(sites[f"{self.base}.compile"], "compile", compile_method(self.repeated_blocks))

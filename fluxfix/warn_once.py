@@ -61,16 +61,22 @@ def _renamed(code: types.CodeType) -> types.CodeType:
     return code.replace(co_names=names, co_consts=consts)
 
 
-def innermost_with_warn(obj) -> types.FunctionType | None:
-    """The function in a decorator chain (`__wrapped__`) whose own code calls warnings.warn."""
-    seen = set()
+def wrapped_chain(obj) -> list[types.FunctionType]:
+    """The functions of a decorator chain (`__wrapped__`), outermost first; static and class
+    methods give their function."""
+    chain, seen = [], set()
     while obj is not None and id(obj) not in seen:
         seen.add(id(obj))
         func = obj.__func__ if isinstance(obj, (staticmethod, classmethod)) else obj
-        if inspect.isfunction(func) and warn_calls(func.__code__)[0]:
-            return func
+        if inspect.isfunction(func):
+            chain.append(func)
         obj = getattr(func, "__wrapped__", None)
-    return None
+    return chain
+
+
+def innermost_with_warn(obj) -> types.FunctionType | None:
+    """The function in a decorator chain (`__wrapped__`) whose own code calls warnings.warn."""
+    return next((func for func in wrapped_chain(obj) if warn_calls(func.__code__)[0]), None)
 
 
 def reroute(func: types.FunctionType) -> Callable[[], None]:

@@ -91,8 +91,8 @@ class GroupOffloading(DiffusersPatch):
     def apply(self, module, sites):
         import torch
 
-        kinds = tuple({cls for name, (cls, _) in sites.items() if not name.startswith("HookRegistry")})
         registry, register = module.HookRegistry, module.HookRegistry.register_hook
+        kinds = tuple({cls for cls, _ in sites.values() if cls is not registry})  # the offloading hooks
         offloaded_forward = torch.compiler.disable(_offloaded_forward, recursive=False)
 
         @functools.wraps(register)
