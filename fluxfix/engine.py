@@ -152,6 +152,12 @@ class Engine:
                   if self.why_off(patch) is None and host_version(patch.host) is not None for target in patch.targets]
         failed = []
         for patch, target in wanted:
+            missing = [m for m in patch.needs if self.absent(m)]
+            if missing:
+                with self._lock:
+                    self.outcomes.setdefault(patch.name, {}).setdefault(
+                        target, Outcome(target, Verdict.NOT_NEEDED, f"no {', '.join(missing)} here: {target} needs it"))
+                continue
             if self.absent(target):  # e.g. a module that moved between releases: another target has it
                 with self._lock:
                     self.outcomes.setdefault(patch.name, {}).setdefault(

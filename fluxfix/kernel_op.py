@@ -20,7 +20,7 @@ from fluxfix import recode
 
 NAMESPACE = "fluxfix"
 _lock = threading.Lock()
-_ops: dict[str, tuple] = {}  # op name -> (its CustomOpDef, its KernelOp, the original it runs)
+_ops: dict[str, tuple] = {}  # op name -> (its CustomOpDef, its schema, the function it runs)
 
 
 @dataclass(frozen=True)
@@ -115,20 +115,27 @@ def signature_matches(func: types.FunctionType, spec: KernelOp) -> bool:
     return names == spec.arg_names() and all(p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
 
 
-def _register(spec: KernelOp, impl: Callable):
+def register_op(name: str, schema: str, impl: Callable, fake: Callable, mutates: tuple[str, ...] = ()):
+    """The custom op `fluxfix::<name>` running `impl`, with `fake` for its output shapes: registered
+    once per process (a re-activation gets the same op; another function under the same name is
+    refused). Returns the op and the impl it runs."""
     import torch
 
     with _lock:
-        if spec.op in _ops:  # registered once per process: a re-activation reuses it
-            op, first_spec, first_impl = _ops[spec.op]
-            if first_spec != spec or first_impl.__code__ is not impl.__code__:
-                raise ValueError(f"custom op {NAMESPACE}::{spec.op} is already registered for {first_impl.__qualname__} "
-                                 f"({first_spec.schema}); {impl.__qualname__} ({spec.schema}) needs an op name of its own")
+        if name in _ops:
+            op, first_schema, first_impl = _ops[name]
+            if first_schema != schema or first_impl.__code__ is not impl.__code__:
+                raise ValueError(f"custom op {NAMESPACE}::{name} is already registered for {first_impl.__qualname__} "
+                                 f"({first_schema}); {impl.__qualname__} ({schema}) needs an op name of its own")
             return op, first_impl
-        op = torch.library.custom_op(f"{NAMESPACE}::{spec.op}", mutates_args=spec.mutated(), schema=spec.schema)(impl)
-        op.register_fake(spec.fake)
-        _ops[spec.op] = (op, spec, impl)
+        op = torch.library.custom_op(f"{NAMESPACE}::{name}", mutates_args=list(mutates), schema=schema)(impl)
+        op.register_fake(fake)
+        _ops[name] = (op, schema, impl)
         return op, impl
+
+
+def _register(spec: KernelOp, impl: Callable):
+    return register_op(spec.op, spec.schema, impl, spec.fake, tuple(spec.mutated()))
 
 
 def _trampoline_source(func: types.FunctionType, spec: KernelOp, op_name: str, original_name: str) -> str:

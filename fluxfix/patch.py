@@ -46,6 +46,11 @@ class Patch:
     # host release specifier -> verdict on a machine like CI's (no GPU): the README's support matrix
     # and the matrix test come from it; text after the verdict (in parentheses) is shown, not compared
     expected: dict[str, str] = {}
+    # the same on ROCm (checked on a simulated ROCm machine), where it differs from `expected`
+    expected_rocm: dict[str, str] = {}
+    # modules the targets import that only some machines have (e.g. AMD's aiter): where one is
+    # missing the targets never import, and `fluxfix status` says the patch is not needed here
+    needs: tuple[str, ...] = ()
     contract_release: str = ""  # a release with the defect, where the contract cases run
     contract_state: tuple = ()  # edits (file, old, new) that put that release into the defective state, if it needs them
     # edits (file in the host's dir, old text or "" to append, new text) after which the target has a
@@ -74,11 +79,11 @@ class Patch:
     def defect(self) -> str | None:
         raise NotImplementedError(f"{self.name} declares no defect() check")
 
-    def expected_verdict(self, release: str) -> str | None:
+    def expected_verdict(self, release: str, rocm: bool = False) -> str | None:
         """The declared verdict for a host release (first matching specifier), or None."""
         from packaging.specifiers import SpecifierSet
 
-        for spec, verdict in self.expected.items():
+        for spec, verdict in (self.expected_rocm or self.expected if rocm else self.expected).items():
             if SpecifierSet(spec).contains(release, prereleases=True):
                 return verdict
         return None

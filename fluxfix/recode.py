@@ -52,3 +52,21 @@ def recode(func: types.FunctionType, code: types.CodeType, names: dict) -> Calla
             func.__globals__.pop(name, None)
 
     return undo
+
+
+def rewritten(func: types.FunctionType, transform: Callable) -> types.CodeType:
+    """Code for func's own source after `transform(def_node)` has edited its syntax tree (the def's
+    decorators are dropped), compiled at the host file's own lines so tracebacks still point there."""
+    import ast
+    import textwrap
+
+    lines, first = inspect.getsourcelines(func)
+    tree = ast.parse(textwrap.dedent("".join(lines)))
+    node = tree.body[0]
+    node.decorator_list = []
+    transform(node)
+    ast.fix_missing_locations(tree)
+    ast.increment_lineno(tree, first - 1)
+    namespace = dict(func.__globals__)  # the def evaluates its annotations with the host's names
+    exec(compile(tree, func.__code__.co_filename, "exec"), namespace)
+    return namespace[func.__name__].__code__.replace(co_name=func.__code__.co_name, co_qualname=func.__code__.co_qualname)

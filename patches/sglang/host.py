@@ -15,20 +15,29 @@ RELEASES = ("0.5.8", "0.5.9", "0.5.10", "0.5.10.post1", "0.5.11", "0.5.17", "0.5
 def warp_size_answered():
     """sglang's Triton modules size their autotune configs by the CUDA warp size, asked at import
     time: on a machine without a GPU that import fails. Answer that one question (32) during an
-    import; yields whether it stood in. Nothing else is stood in and no kernel runs."""
+    import; yields whether it stood in. Nothing else is stood in and no kernel runs. Under a
+    simulated ROCm machine (patches.sglang.simulated_rocm) every import-time device query is
+    answered as that machine's GPU would answer it."""
     import torch
 
-    if torch.cuda.is_available():
+    from patches.sglang import simulated_rocm
+
+    if simulated_rocm.active():
+        answers = simulated_rocm.device_answers(torch)
+    elif torch.cuda.is_available():
         yield False
         return
-    saved = torch.cuda.current_device, torch.cuda.get_device_properties, torch.get_device_module
-    torch.cuda.current_device = lambda: 0
-    torch.cuda.get_device_properties = lambda device=None: types.SimpleNamespace(warp_size=32)
+    else:
+        answers = {"current_device": lambda: 0,
+                   "get_device_properties": lambda device=None: types.SimpleNamespace(warp_size=32)}
+    saved = {name: getattr(torch.cuda, name) for name in answers}, torch.get_device_module
+    vars(torch.cuda).update(answers)
     torch.get_device_module = lambda device=None: torch.cuda  # torch 2.9 answers torch.cpu here
     try:
         yield True
     finally:
-        torch.cuda.current_device, torch.cuda.get_device_properties, torch.get_device_module = saved
+        vars(torch.cuda).update(saved[0])
+        torch.get_device_module = saved[1]
 
 
 class SglangPatch(Patch):

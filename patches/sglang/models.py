@@ -85,7 +85,8 @@ def init_model_parallel(device: str) -> None:
         init(tp_size=1, sp_size=1, **cfg)
     else:
         ps.init_distributed_environment(world_size=1, rank=0, local_rank=0, backend="gloo")
-        ps.initialize_model_parallel(tensor_parallel_degree=1, sequence_parallel_degree=1)
+        # gloo named: sglang would ask its platform, which answers nccl on a (simulated) ROCm machine
+        ps.initialize_model_parallel(tensor_parallel_degree=1, sequence_parallel_degree=1, backend="gloo")
 
 
 def random_weights(model, seed: int, dev) -> None:
@@ -106,15 +107,17 @@ def random_weights(model, seed: int, dev) -> None:
 
 
 def build(model: str, layers: int | None, device: str, dtype, height: int = 1024, width: int = 1024,
-          frames: int = 17, text_len: int = 512, seed: int = 0, narrow: dict | None = None) -> Built:
+          frames: int = 17, text_len: int = 512, seed: int = 0, narrow: dict | None = None,
+          attention_backend: str = "torch_sdpa") -> Built:
     """`layers`: blocks of each kind (None: the published depth). Images are height x width; Wan
     gets a `frames`-frame video (its VAE keeps every 4th frame, plus the first). `narrow`: values
-    that replace the published width (NARROW: small enough for a CPU test)."""
+    that replace the published width (NARROW: small enough for a CPU test). `attention_backend`:
+    sglang's --attention-backend (e.g. "aiter" on ROCm)."""
     import torch
 
     model_mod, model_cls, config_mod, config_cls, pipe_mod, pipe_cls = CLASSES[model]
     arch = ARCHITECTURES[model]
-    set_server_args(model_path=arch.published, attention_backend="torch_sdpa", kv_gather_degree=1)
+    set_server_args(model_path=arch.published, attention_backend=attention_backend, kv_gather_degree=1)
     init_model_parallel(device)
     depth = depth_values(arch, layers)
     values = {**arch.config, **(narrow or {}), **depth}
