@@ -11,6 +11,14 @@ import sys
 def _status(args) -> int:
     import fluxfix
 
+    if args.simulate:
+        from fluxfix.engine import ENGINE
+
+        hosts = [h for h in ENGINE.load_patches() and ENGINE.hosts.values() if args.simulate in h.simulations]
+        if not hosts:
+            print(f"fluxfix status: no host declares a simulation named {args.simulate!r}", file=sys.stderr)
+            return 2
+        print(f"note: {hosts[0].simulate(args.simulate)}", file=sys.stderr)
     records = fluxfix.status(import_targets=not args.no_import)  # in name order, as fluxfix.status() gives them
     if args.json:
         json.dump([r.as_dict() for r in records], sys.stdout, indent=2)
@@ -28,7 +36,7 @@ def _doctor(args) -> int:
     from fluxfix import doctor
 
     features = tuple(f.strip() for f in ",".join(args.feature).split(",") if f.strip())
-    return doctor.run(args.host, args.model, args.layers, args.device, args.dtype, args.json, features)
+    return doctor.run(args.host, args.model, args.layers, args.device, args.dtype, args.json, features, args.simulate)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     status = commands.add_parser("status", help="every known patch: host, version, verdict and why")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument("--no-import", action="store_true", help="do not import host modules; report what is imported now")
+    status.add_argument("--simulate", metavar="MACHINE", help="verdicts as on another machine, simulated here (sglang: rocm)")
     status.set_defaults(run=_status)
     doctor = commands.add_parser(
         "doctor", help="every graph break of a real host model, with and without fluxfix, and which patch removes it",
@@ -52,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     doctor.add_argument("--json", metavar="PATH", help="also write the results as JSON (- for stdout)")
     doctor.add_argument("--feature", action="append", default=[], metavar="NAME[,NAME]",
                         help="host features to switch on (diffusers: layerwise-fp8, group-offload, faster-cache, first-block-cache, taylorseer, mag-cache, lora); repeatable, combinable")
+    doctor.add_argument("--simulate", metavar="MACHINE",
+                        help="run as on another machine, simulated here and said so (sglang: rocm — torch reports HIP, "
+                             "aiter is a stand-in computing attention with torch ops; FLUX uses the AITER backend)")
     doctor.set_defaults(run=_doctor)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")

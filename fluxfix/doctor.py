@@ -126,7 +126,7 @@ def choose_host(host: str | None, hosts: dict) -> tuple[str | None, str | None]:
 
 
 def run(host: str | None, model: str, layers: int, device: str, dtype_name: str, json_path: str | None,
-        features: tuple[str, ...] = ()) -> int:
+        features: tuple[str, ...] = (), simulate: str | None = None) -> int:
     start = time.time()
     import torch
 
@@ -142,6 +142,12 @@ def run(host: str | None, model: str, layers: int, device: str, dtype_name: str,
         if unknown:
             problem = (f"unknown feature(s) {', '.join(unknown)} for {host}; choose from: "
                        f"{', '.join(declared.features) or '(none)'}")
+    simulated = None
+    if declared is not None and not problem and simulate:
+        try:
+            simulated = declared.simulate(simulate)  # before the host is imported: it reads its platform then
+        except (ValueError, RuntimeError) as exc:
+            problem = str(exc)
     if problem:
         print(f"fluxfix doctor: {problem}", file=sys.stderr)
         return EXIT_ERROR
@@ -158,6 +164,8 @@ def run(host: str | None, model: str, layers: int, device: str, dtype_name: str,
     except ValueError as exc:  # a feature this machine or release cannot switch on, said by the builder
         print(f"fluxfix doctor: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    if simulated:
+        notes.insert(0, simulated)
     patches = list(ENGINE.load_patches().values())
     outcomes = []
     for case in cases:
@@ -182,7 +190,7 @@ def run(host: str | None, model: str, layers: int, device: str, dtype_name: str,
     _progress(start, "done")
     applied = sorted(r.name for r in fluxfix.status() if r.verdict.value == "applied")
     header = {"schema_version": SCHEMA_VERSION, "host": host, "host_version": version, "model": model, "layers": layers,
-              "device": device, "dtype": dtype_name, "torch": torch.__version__, "features": list(features), "applied": applied, "notes": notes,
+              "device": device, "dtype": dtype_name, "torch": torch.__version__, "features": list(features), "simulated": simulate, "applied": applied, "notes": notes,
               "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(ENV_PREFIXES)}}
     print_table(header, outcomes)
     if json_path:

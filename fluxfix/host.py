@@ -16,3 +16,15 @@ class Host:
     # the context in which fluxfix imports this host's modules for `status` and `doctor` (e.g.
     # answering an import-time device query on a machine without that device)
     import_context: Callable = field(default=contextlib.nullcontext, compare=False)
+    # machines this process can be made to act as for `status` and `doctor --simulate NAME`:
+    # name -> "module:function", which puts the process into that state and returns a note saying so
+    simulations: dict = field(default_factory=dict, compare=False)
+
+    def simulate(self, name: str) -> str:
+        """Enter the named simulation (before the host is imported); returns its note."""
+        import importlib
+
+        if name not in self.simulations:
+            raise ValueError(f"unknown simulation {name!r} for {self.name}; choose from: {', '.join(self.simulations) or '(none)'}")
+        module, function = self.simulations[name].split(":")
+        return getattr(importlib.import_module(module), function)()

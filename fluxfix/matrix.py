@@ -1,5 +1,6 @@
 """The support matrix, made from the patches' own declarations (`Patch.expected`): one markdown
-table per host, its columns the releases the host folder declares. The README holds these
+table per host, its columns the releases the host folder declares (and one for ROCm where the
+host's patches declare `expected_rocm`). The README holds these
 tables between markers; `python -m fluxfix.matrix --write README.md` refreshes them, and the
 test suite checks they are current and that every cell is what the installed release gives."""
 from __future__ import annotations
@@ -11,11 +12,11 @@ import sys
 BEGIN, END = "<!-- matrix {host} begin (python -m fluxfix.matrix --write README.md) -->", "<!-- matrix {host} end -->"
 
 
-def table(host, patches) -> str:
+def table(host, patches, rocm: bool = False) -> str:
     ours = [p for p in patches if p.host == host.name]
     lines = ["| patch | what it fixes | " + " | ".join(host.releases) + " |", "|---|---|" + "---|" * len(host.releases)]
     for patch in ours:
-        cells = [patch.expected_verdict(r) or "?" for r in host.releases]
+        cells = [patch.expected_verdict(r, rocm) or "?" for r in host.releases]
         lines.append(f"| `{patch.name}` | {patch.summary} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -24,7 +25,11 @@ def tables() -> dict[str, str]:
     from fluxfix.engine import ENGINE
 
     patches = list(ENGINE.load_patches().values())
-    return {name: table(host, patches) for name, host in ENGINE.hosts.items()}
+    made = {name: table(host, patches) for name, host in ENGINE.hosts.items()}
+    for name, host in ENGINE.hosts.items():  # a second table where a host's patches say what ROCm gets
+        if any(p.expected_rocm for p in patches if p.host == name):
+            made[f"{name}-rocm"] = table(host, patches, rocm=True)
+    return made
 
 
 def refreshed(text: str, made: dict[str, str]) -> str:

@@ -88,6 +88,10 @@ class Patch:
                 return verdict
         return None
 
+    def contract_setup(self) -> None:
+        """Put the process into the state the patch's target machines run in (e.g. a simulated
+        ROCm machine) before a contract case starts. Default: nothing."""
+
     def import_context(self):
         """The context in which `fluxfix status` imports this patch's targets (e.g. answering a
         host's import-time device query on a machine without that device). Default: none."""

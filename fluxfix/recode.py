@@ -54,14 +54,21 @@ def recode(func: types.FunctionType, code: types.CodeType, names: dict) -> Calla
     return undo
 
 
+def syntax(func: types.FunctionType):
+    """func's own source as a syntax tree (a module holding its def)."""
+    import ast
+    import textwrap
+
+    return ast.parse(textwrap.dedent(inspect.getsource(func)))
+
+
 def rewritten(func: types.FunctionType, transform: Callable) -> types.CodeType:
     """Code for func's own source after `transform(def_node)` has edited its syntax tree (the def's
     decorators are dropped), compiled at the host file's own lines so tracebacks still point there."""
     import ast
-    import textwrap
 
-    lines, first = inspect.getsourcelines(func)
-    tree = ast.parse(textwrap.dedent("".join(lines)))
+    first = inspect.getsourcelines(func)[1]
+    tree = syntax(func)
     node = tree.body[0]
     node.decorator_list = []
     transform(node)

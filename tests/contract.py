@@ -192,6 +192,8 @@ def case_drift(names):
 def main() -> None:
     case, names = sys.argv[1], sys.argv[2].split(",")
     warnings.simplefilter("ignore")  # hosts warn a lot at import on CPU; results go to stdout
+    for name in names:
+        the_patch(name).contract_setup()
     result = globals()[f"case_{case}"](names)
     print("CONTRACT " + json.dumps(result, default=str))
 

@@ -181,6 +181,101 @@ def verdicts() -> dict:
     return {r.name: {"verdict": r.verdict.value, "reason": r.reason, "version": r.host_version} for r in records}
 
 
+def verdicts_on_rocm() -> dict:
+    """verdicts() on a simulated ROCm machine (patches.sglang.simulated_rocm: torch reports HIP,
+    amdsmi one AMD GPU, aiter a stand-in computing attention with torch reference ops)."""
+    from patches.sglang import simulated_rocm
+
+    simulated_rocm.enter()
+    return verdicts()
+
+
+def rocm_flux_aiter() -> dict:
+    """sglang's real FLUX.1 (small) on a simulated ROCm machine with `--attention-backend aiter`,
+    compiled from its first call (as sglang runs it), before and after activation; outputs against
+    the eager model, and the AITER op's fake checked against its real implementation (opcheck)."""
+    import torch
+
+    import fluxfix
+    from fluxfix.breaks import compile_report
+    from patches.sglang import models, simulated_rocm
+
+    out = {"simulated": simulated_rocm.enter()}
+    with gpu_driver_stand_in():
+        import sglang.multimodal_gen.runtime.platforms  # noqa: F401  (parents first)
+        import sglang.multimodal_gen.runtime.models.dits.flux  # noqa: F401
+        from sglang.multimodal_gen.runtime.layers.attention.backends import aiter as backend
+    built = models.build("flux", 1, "cpu", torch.float32, height=128, width=128, text_len=16,
+                         narrow=models.NARROW["flux"], attention_backend="aiter")
+    out["impls"] = sorted({type(m.attn_impl).__name__ for m in built.model.modules() if hasattr(m, "attn_impl")})
+    sample = lambda: models.output_tensor(built.step())  # noqa: E731
+    eager = sample()
+    before = compile_report(sample)
+    out["unpatched"] = {"graphs": before.graphs, "breaks": sum(before.breaks.values()),
+                        "sites": [f"{s.file}:{s.line}" for s in before.sites]}
+    activate()
+    out["status"] = {r.name: r.verdict.value for r in fluxfix.status()}
+    out["eager_identical"] = torch.equal(eager, sample())
+    after = compile_report(sample)
+    out["patched"] = {"graphs": after.graphs, "breaks": sum(after.breaks.values()), "error": after.error}
+    compiled = torch.compile(sample, fullgraph=True)
+    out["compiled_max_err"] = (compiled() - eager).abs().max().item()
+    q, k, v = (torch.randn(1, 8, 2, 16) for _ in range(3))
+    for name in ("aiter_flash_attn", "aiter_flash_attn_lse"):
+        op = getattr(torch.ops.fluxfix, name, None)
+        if op is not None:
+            torch.library.opcheck(op, (q, k, v, 0.0, False))  # raises where fake and real disagree
+            out["opcheck"] = name
+    fluxfix.revert()
+    out["reverted_disabled"] = bool(getattr(vars(backend.AITerImpl)["forward"], "_torchdynamo_disable", False))
+    return out
+
+
+def rocm_guards() -> dict:
+    """0.5.21's modulate and gated-residual helpers on a simulated ROCm machine, traced with
+    fullgraph=True on fake GPU tensors (they report is_cuda, as ROCm's do; no kernel runs)."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    import fluxfix
+    from patches.sglang import simulated_rocm
+
+    simulated_rocm.enter()
+    with gpu_driver_stand_in():
+        from sglang.kernels.kda_kernels import residual_gate_add_jit as gate
+        from sglang.kernels.ops.diffusion.modulate import modulate_scale_shift_jit as modulate
+    with FakeTensorMode():
+        x = torch.empty(2, 8, 64, device="cuda", dtype=torch.bfloat16)
+        rows = torch.empty(2, 64, device="cuda", dtype=torch.bfloat16)
+    cases = {"modulate": (modulate.modulate_scale_shift, modulate.can_use_modulate_scale_shift_cuda, (x, rows, rows)),
+             "residual_gate": (gate.residual_gate_add, gate.can_use_residual_gate_add_cuda, (x, x, x))}
+    out = {name: {"unpatched": _traced_ops(fn, *args), "eager_guard": guard(*args)} for name, (fn, guard, args) in cases.items()}
+    activate()
+    out["status"] = {r.name: r.verdict.value for r in fluxfix.status()}
+    for name, (fn, guard, args) in cases.items():
+        out[name]["patched"] = _traced_ops(fn, *args)
+        out[name]["eager_guard_patched"] = guard(*args)  # eager calls run the host's own code
+    return out
+
+
+def _traced_ops(fn, *args) -> dict:
+    """The ops of `fn`'s graph, traced with fullgraph=True, or the error that stopped tracing."""
+    import torch
+
+    ops = []
+
+    def backend(gm, example_inputs):
+        ops.extend(str(n.target) for n in gm.graph.nodes if n.op == "call_function")
+        return gm.forward
+
+    torch._dynamo.reset()
+    try:
+        torch.compile(fn, fullgraph=True, backend=backend)(*args)
+        return {"ops": ops, "error": None}
+    except Exception as exc:
+        return {"ops": ops, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"}
+
+
 def autoload() -> dict:
     """What the interpreter-start hook did in this process, and whether it worked."""
     out = {"fluxfix_loaded": FLUXFIX_AT_START and ENGINE.active, "torch_loaded": TORCH_AT_START}
@@ -846,6 +941,47 @@ def qwen_deprecated_argument() -> dict:
             out["eager_identical"] = model(**named)[0].equal(reference)
         out["warnings_patched"] = [str(w.message) for w in shown if issubclass(w.category, FutureWarning)]
         out["patched"] = fullgraph_error(lambda: model(**named))
+    return out
+
+
+PROMPTS = ("a photo of a cat", "a watercolor painting of a lighthouse at sunset", "neon city at night, rain")
+
+
+def flux_pipeline(root: str, backend: str = "aot_eager") -> dict:
+    """diffusers' real FluxPipeline end to end on a FLUX.1-dev folder (tests/model_folder.py, made by
+    this release's own classes where root has none): loaded, `pipe.transformer.compile()` before the
+    first call as users do, three prompts at 64x64 in 2 steps; once as loaded and once with fp8
+    layerwise casting. This probe never activates fluxfix: only FLUXFIX at interpreter start does.
+    `backend`: aot_eager counts the same graphs and breaks as inductor (dynamo decides them first)
+    in seconds (inductor's C++ build of the one float32 graph: 48 s on 2 CPU cores)."""
+    import hashlib
+    import pathlib
+
+    import diffusers
+    import torch
+    from torch._dynamo.utils import counters
+
+    import model_folder
+
+    folder = pathlib.Path(root) / "FLUX.1-dev"
+    if not folder.exists():
+        model_folder.make("FLUX.1-dev", pathlib.Path(root))
+    out = {"autoloaded": FLUXFIX_AT_START}
+    for case in ("float32", "layerwise-fp8"):
+        torch._dynamo.reset()
+        counters.clear()
+        pipe = diffusers.FluxPipeline.from_pretrained(folder, torch_dtype=torch.float32)
+        if case == "layerwise-fp8":
+            pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.float32)
+        pipe.transformer.compile(backend=backend)
+        images = [pipe(p, height=64, width=64, num_inference_steps=2, generator=torch.Generator().manual_seed(0)).images[0]
+                  for p in PROMPTS]
+        out[case] = {"sizes": [list(i.size) for i in images], "graphs": _graphs(),
+                     "breaks": sum(counters["graph_break"].values()), "frames": dict(counters["frames"]),
+                     "pixels": [hashlib.sha256(i.tobytes()).hexdigest() for i in images]}
+    import fluxfix
+
+    out["status"] = {r.name: r.verdict.value for r in fluxfix.status() if r.host == "diffusers"}
     return out
 
 

@@ -25,7 +25,9 @@ def test_every_patch_declares_a_verdict_for_every_release_of_its_host():
 
 def test_readme_matrix_is_current():
     text = README.read_text()
-    assert matrix.refreshed(text, {h: matrix.table(FOUND.hosts[h], FOUND.patches.values()) for h in FOUND.hosts}) == text, \
+    made = {h: matrix.table(FOUND.hosts[h], FOUND.patches.values()) for h in FOUND.hosts}
+    made["sglang-rocm"] = matrix.table(FOUND.hosts["sglang"], FOUND.patches.values(), rocm=True)
+    assert matrix.refreshed(text, made) == text, \
         "README's support matrix is stale: run `python -m fluxfix.matrix --write README.md`"
 
 
@@ -45,8 +47,8 @@ def test_sglang_verdicts(probe, version):
     assert got == declared, {n: result[n]["reason"] for n in got}
     assert all(result[n]["version"] == version for n in got)
     assert all(result[n]["reason"] for n in got)  # a verdict always says why
-    if Version(version) < Version("0.5.10"):
-        assert "flashinfer.rope inside the function" in result["sglang-rope-warning"]["reason"]
+    if Version(version) < Version("0.5.10"):  # its in-function FlashInfer import decided first
+        assert "flashinfer.rope import fails here" in result["sglang-rope-flashinfer-import"]["reason"]
     elif Version(version) >= Version("0.5.11"):
         assert "fixed upstream" in result["sglang-rope-warning"]["reason"]
         assert "fuse_scale_shift_kernel does not use any here" in result["sglang-scale-shift-zero-test"]["reason"]
@@ -55,3 +57,15 @@ def test_sglang_verdicts(probe, version):
     kernels, v = result["sglang-jit-kernel-ops"]["reason"], Version(version)
     assert ("-> fluxfix::sglang_timestep_embedding" in kernels) == (v >= Version("0.5.9")), kernels
     assert ("-> fluxfix::sglang_fused_inplace_qknorm" in kernels) == (v < Version("0.5.23")), kernels
+
+
+@pytest.mark.parametrize("version", ["0.5.8", "0.5.17", "0.5.21", "0.5.23"])  # one per kind of AITER forward and guard
+def test_sglang_verdicts_on_rocm(probe, version):
+    """The same on a simulated ROCm machine (patches.sglang.simulated_rocm: torch reports HIP,
+    amdsmi one AMD GPU, aiter a stand-in whose attention is torch reference ops)."""
+    result = probe(version, "verdicts_on_rocm")
+    got = {name: result[name]["verdict"] for name in sglang_patches()}
+    declared = {name: patch.expected_verdict(version, rocm=True).split(" (")[0] for name, patch in sglang_patches().items()}
+    assert got == declared, {n: result[n]["reason"] for n in got}
+    aiter = result["sglang-aiter-attention"]["reason"]
+    assert ("-> fluxfix::aiter_flash_attn" in aiter) == (version in ("0.5.17", "0.5.21")), aiter

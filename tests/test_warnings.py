@@ -1,4 +1,4 @@
-"""sglang-rope-warning and sglang-norm-fallback-warnings on real releases: the warning is a graph
+"""sglang-rope-warning (with sglang-rope-flashinfer-import) and sglang-norm-fallback-warnings on real releases: the warning is a graph
 break before, is gone from the graph after, and is still shown (once) while compiling. And
 sglang-flux2-aiter on a release that already admits AITER (its defective state: test_contract.py)."""
 import pytest
@@ -30,13 +30,17 @@ def test_rope_warning_no_longer_breaks_the_graph(probe, version):
 
 
 @pytest.mark.parametrize("version", ["0.5.9"])
-def test_rope_helper_breaks_at_its_import_first_in_early_releases(probe, version):
-    # There the first break is the failed in-function FlashInfer import, the warning is never
-    # traced, and the patch steps aside saying so.
+def test_rope_helper_import_and_warning_both_leave_the_graph_in_early_releases(probe, version):
+    # There the first break is the failed in-function FlashInfer import (no FlashInfer here, as on
+    # every AMD machine); sglang-rope-flashinfer-import decides it outside the graph, then
+    # sglang-rope-warning handles the warning behind it: tracing gets past both to the launch.
     result = probe(version, "rope_warning")
     assert "Import failure" in result["unpatched_error"]
     assert "from flashinfer.rope import" in result["unpatched_site"]
-    assert result["status"]["sglang-rope-warning"] == "not needed"
+    assert "Import failure" not in result["patched_error"] and not at_warning(result["patched_site"]), result["patched_site"]
+    assert "rotary" in result["patched_site"]  # the Triton launch, which needs a GPU to run
+    assert result["warned_while_compiling"] == 1
+    assert result["status"]["sglang-rope-flashinfer-import"] == result["status"]["sglang-rope-warning"] == "applied"
 
 
 @pytest.mark.parametrize("version", NORM_DEFECT)

@@ -101,6 +101,11 @@ class AiterAttention(SglangPatch):
     drift = ((f"{BACKEND.replace('.', '/')}.py", "            return_attn_probs=False,\n            return_lse=False,\n",
               "            return_attn_probs=False,\n            return_lse=False,\n            window_size=(-1, -1),\n"),)
 
+    def contract_setup(self):
+        from patches.sglang import simulated_rocm
+
+        simulated_rocm.enter()
+
     def defect(self):
         """AITerImpl.forward compiled with fullgraph=True, on a simulated ROCm machine (aiter's
         attention computed by torch reference ops: patches.sglang.simulated_rocm)."""
@@ -131,7 +136,7 @@ class AiterAttention(SglangPatch):
         if getattr(module, "_use_fp8_attn", False):
             raise StepAside(Verdict.NOT_NEEDED, "SGLANG_DIFFUSION_AITER_FP8_ATTN=1: its FP8 kernels stay outside the "
                             "graph, as upstream keeps them")
-        calls = [n for n in ast.walk(ast.parse(_dedented(inner))) if kernel_call(n)]
+        calls = [n for n in ast.walk(recode.syntax(inner)) if kernel_call(n)]
         lse = return_lse(calls[0]) if len(calls) == 1 else None
         if lse is None:
             raise StepAside(Verdict.TARGET_CHANGED, "AITerImpl.forward no longer makes one aiter.flash_attn_func(query, "
@@ -163,12 +168,6 @@ class AiterAttention(SglangPatch):
     def explains(self, brk) -> bool:
         return "attn_impl.forward" in brk.code or any(frame.endswith("in forward") and "backends/aiter.py" in frame
                                                        for frame in brk.stack)
-
-
-def _dedented(func) -> str:
-    import textwrap
-
-    return textwrap.dedent(inspect.getsource(func))
 
 
 @hookimpl

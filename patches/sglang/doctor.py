@@ -16,9 +16,12 @@ MODELS = sglang_models.MODELS + ("components",)
 
 def cases(model: str, layers: int, device: str, dtype) -> tuple[list[Case], list[str]]:
     notes = []
+    from patches.sglang import simulated_rocm
+
     with warp_size_answered() as answered:
-        import sglang.multimodal_gen.runtime.layers.linear  # noqa: F401  (parents first: sglang has import cycles)
-    if answered:
+        import sglang.multimodal_gen.runtime.platforms  # noqa: F401  (parents first: sglang has import cycles)
+        import sglang.multimodal_gen.runtime.layers.linear  # noqa: F401
+    if answered and not simulated_rocm.active():
         notes.append("no GPU here: sglang's import-time CUDA warp-size query was answered with 32")
     if model != "components":
         try:
@@ -39,7 +42,11 @@ def why(exc: Exception) -> str:
 def transformer(model: str, layers: int, device: str, dtype) -> Case:
     """The published architecture with `layers` blocks of each kind, random weights, one 256x256
     image (a 5-frame 256x256 video for Wan) and 64 text tokens."""
-    built = sglang_models.build(model, layers, device, dtype, height=256, width=256, frames=5, text_len=64)
+    from patches.sglang import simulated_rocm
+
+    backend = "aiter" if simulated_rocm.active() else "torch_sdpa"  # what an AMD user of FLUX picks
+    built = sglang_models.build(model, layers, device, dtype, height=256, width=256, frames=5, text_len=64,
+                                attention_backend=backend)
     published = sglang_models.ARCHITECTURES[model].published
     return Case(f"{published} transformer", built.what, built.step)
 

@@ -16,7 +16,9 @@ class Flux2Aiter(SglangPatch):
     summary = "Flux 2 admits the AITER and AITER_SAGE attention backends on ROCm"
     targets = ("sglang.multimodal_gen.runtime.models.dits.flux_2",)
     upstream = "sglang #22802"
-    expected = {">=0.5.8": "not needed (off ROCm)"}  # on ROCm: applied where the list lacks them
+    expected = {">=0.5.8": "not needed (off ROCm)"}
+    # on ROCm: applied where the list lacks them (development builds between #22423 and #22802, no release)
+    expected_rocm = {">=0.5.8": "not needed (admitted)"}
     contract_release = "0.5.23"
     # the contract runs on 0.5.23 put into the state of the development builds between #22423 and #22802
     contract_state = (("sglang/multimodal_gen/runtime/models/dits/flux_2.py",

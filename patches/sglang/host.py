@@ -46,7 +46,8 @@ class SglangPatch(Patch):
     import_context = staticmethod(warp_size_answered)
 
 
-HOST = Host("sglang", RELEASES, doctor="patches.sglang.doctor", import_context=warp_size_answered)
+HOST = Host("sglang", RELEASES, doctor="patches.sglang.doctor", import_context=warp_size_answered,
+            simulations={"rocm": "patches.sglang.simulated_rocm:enter"})
 
 
 @hookimpl

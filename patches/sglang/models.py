@@ -127,8 +127,12 @@ def build(model: str, layers: int | None, device: str, dtype, height: int = 1024
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)  # as sglang's loader does; explicit float32/64 tables stay so
     try:
+        from patches.sglang.host import warp_size_answered
+
+        with warp_size_answered():  # the model module's Triton kernels ask for the warp size at import
+            cls = getattr(_host(model_mod), model_cls)
         with dev:
-            net = getattr(_host(model_mod), model_cls)(config=config, hf_config=dict(values))
+            net = cls(config=config, hf_config=dict(values))
     finally:
         torch.set_default_dtype(previous)
     random_weights(net, seed, dev)

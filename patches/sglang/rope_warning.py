@@ -2,8 +2,10 @@
 a graph break in every attention layer, every call. sglang 0.5.10-0.5.10.post1; fixed in 0.5.11.
 
 0.5.8-0.5.9 import FlashInfer inside the function and warn in its `except ImportError`: without
-FlashInfer dynamo breaks at that failed import first and runs the rest of the frame eagerly, so
-the warning is never traced there and rerouting it would change nothing; the patch steps aside.
+FlashInfer dynamo breaks at that failed import first, so the warning is never traced there;
+`sglang-rope-flashinfer-import` (applied first: patches apply in name order) decides that import
+outside the graph, after which the warning is handled here too. Where it is disabled, this patch
+steps aside on those releases.
 """
 import dis
 
@@ -24,7 +26,7 @@ class RopeWarning(WarningSites, SglangPatch):
     targets = (ROPE, f"{ROPE}.utils")  # a module up to 0.5.9, a package from 0.5.10
     functions = ("apply_flashinfer_rope_qk_inplace",)
     upstream = "sglang #23648 (0.5.11)"
-    expected = {"<0.5.10": "not needed (import breaks first)",
+    expected = {"<0.5.10": "applied (after sglang-rope-flashinfer-import)",
                 ">=0.5.10,<0.5.11": "applied", ">=0.5.11": "not needed (fixed upstream)"}
     drift = ((f"{ROPE.replace('.', '/')}/utils.py", "def apply_flashinfer_rope_qk_inplace(", "def apply_rope_qk_inplace_renamed("),
              (f"{ROPE.replace('.', '/')}/__init__.py", "apply_flashinfer_rope_qk_inplace", "apply_rope_qk_inplace_renamed"))
@@ -47,7 +49,7 @@ class RopeWarning(WarningSites, SglangPatch):
                 raise StepAside(
                     Verdict.NOT_NEEDED,
                     f"{qualname} imports {', '.join(inside)} inside the function; without it dynamo breaks at "
-                    "that import before the warning (that break remains: no patch yet)",
+                    "that import before the warning (sglang-rope-flashinfer-import removes that break)",
                 )
         return sites
 

@@ -49,6 +49,7 @@ class ScaleShiftZeroTest(CompileBranches, SglangPatch):
     upstream = "none yet (0.5.23 still reads scale/shift back to the host)"
     # from 0.5.11 a machine without a GPU binds the launcher's name to sglang's torch fallback
     expected = {"<0.5.11": "applied", ">=0.5.11": "not needed (no GPU)"}
+    expected_rocm = {">=0.5.8": "applied"}  # a GPU machine: the Triton launcher everywhere
     drift = (("sglang/jit_kernel/diffusion/triton/scale_shift.py", "def fuse_scale_shift_kernel(\n    x: torch.Tensor,",
               "def fuse_scale_shift_kernel(\n    x: torch.Tensor,\n    gate: torch.Tensor,"),)
 
