@@ -276,6 +276,38 @@ def _traced_ops(fn, *args) -> dict:
         return {"ops": ops, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"}
 
 
+def flux_forward_batch() -> dict:
+    """sglang's real FLUX.1 (small) stepped inside a forward context that carries a real request
+    (`Req` with its `SamplingParams`), as sglang's denoising stage runs it; compiled before and
+    after activation. One eager step first: 0.5.23's unfused QK-norm+RoPE path (the one a CPU
+    takes) builds a RotaryEmbedding lazily in the forward, which a compiled first call cannot
+    reconstruct (a separate break, not patched yet)."""
+    import torch
+
+    import fluxfix
+    from fluxfix.breaks import compile_report
+    from patches.sglang import models
+
+    with gpu_driver_stand_in():
+        import sglang.multimodal_gen.runtime.platforms  # noqa: F401  (parents first)
+        from sglang.multimodal_gen.configs.sample.sampling_params import SamplingParams
+        from sglang.multimodal_gen.runtime.pipelines_core.schedule_batch import Req
+    built = models.build("flux", 1, "cpu", torch.float32, height=128, width=128, text_len=16,
+                         narrow=models.NARROW["flux"], forward_batch=Req(sampling_params=SamplingParams()))
+    sample = lambda: models.output_tensor(built.step())  # noqa: E731
+    eager = sample()
+    out = {}
+    for label in ("unpatched", "patched"):
+        if label == "patched":
+            activate()
+            out["status"] = {r.name: r.verdict.value for r in fluxfix.status()}
+        report = compile_report(sample)
+        out[label] = {"graphs": report.graphs, "breaks": sum(report.breaks.values()), "abandoned": report.frames_abandoned,
+                      "sites": [f"{s.file}:{s.line}" for s in report.sites], "error": report.error}
+    out["eager_identical"] = torch.equal(eager, sample())
+    return out
+
+
 def autoload() -> dict:
     """What the interpreter-start hook did in this process, and whether it worked."""
     out = {"fluxfix_loaded": FLUXFIX_AT_START and ENGINE.active, "torch_loaded": TORCH_AT_START}

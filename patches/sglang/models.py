@@ -108,11 +108,12 @@ def random_weights(model, seed: int, dev) -> None:
 
 def build(model: str, layers: int | None, device: str, dtype, height: int = 1024, width: int = 1024,
           frames: int = 17, text_len: int = 512, seed: int = 0, narrow: dict | None = None,
-          attention_backend: str = "torch_sdpa") -> Built:
+          attention_backend: str = "torch_sdpa", forward_batch=None) -> Built:
     """`layers`: blocks of each kind (None: the published depth). Images are height x width; Wan
     gets a `frames`-frame video (its VAE keeps every 4th frame, plus the first). `narrow`: values
     that replace the published width (NARROW: small enough for a CPU test). `attention_backend`:
-    sglang's --attention-backend (e.g. "aiter" on ROCm)."""
+    sglang's --attention-backend (e.g. "aiter" on ROCm). `forward_batch`: the request the forward
+    context carries in a real pipeline (sglang's Req), or None."""
     import torch
 
     model_mod, model_cls, config_mod, config_cls, pipe_mod, pipe_cls = CLASSES[model]
@@ -140,9 +141,10 @@ def build(model: str, layers: int | None, device: str, dtype, height: int = 1024
     pipeline = getattr(_host(pipe_mod), pipe_cls)() if pipe_mod else None
     inputs = _inputs(model, net, pipeline, dev, dtype, height, width, frames, text_len, seed, values)
     context = _host("runtime.managers.forward_context").set_forward_context
+    carried = {"forward_batch": forward_batch} if forward_batch is not None else {}
 
     def step():
-        with torch.no_grad(), context(current_timestep=0, attn_metadata=None):
+        with torch.no_grad(), context(current_timestep=0, attn_metadata=None, **carried):
             return net(**inputs)
 
     params = sum(p.numel() for p in net.parameters()) / 1e6
