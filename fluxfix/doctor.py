@@ -57,6 +57,12 @@ def _explaining(brk: Break, patches) -> list:
     return [p for p in patches if p.explains(brk)]
 
 
+def _boundaries(patches, records) -> str:
+    """What the applied patches keep out of the graph on purpose (`Patch.boundary`), in words."""
+    return "; ".join(f"{p.name} keeps {p.boundary} out of the graph" for p in patches
+                     if p.boundary and records.get(p.name) is not None and records[p.name].verdict.value == "applied")
+
+
 def gpu_only(brk: Break) -> bool:
     """Triton kernels and their launchers: on a machine without a GPU they break (or fail) where a
     GPU machine compiles them, so they say nothing about the host's code."""
@@ -82,6 +88,8 @@ def compare(name: str, what: str, before: CompileReport, after: CompileReport, p
             fixed_by = "removed by " + (", ".join(p.name for p in fixers) if fixers else "fluxfix")
         elif not has_gpu and gpu_only(brk):
             fixed_by = GPU_ONLY
+        elif was == 0 and disabled_by_host(brk) and _boundaries(patches, records):
+            fixed_by = "by design: " + _boundaries(patches, records)
         elif disabled_by_host(brk):
             fixed_by = BY_DESIGN
         elif fixers:

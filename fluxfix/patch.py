@@ -60,6 +60,9 @@ class Patch:
     # "VAR=value" for a patch that changes what the host does rather than removing a defect: off
     # until the user sets it (or names the patch in FLUXFIX); see fluxfix.settings.CHOICES
     opt_in: str = ""
+    # a call the patch itself keeps out of the graph on purpose (compile-disabled), said in words:
+    # `fluxfix doctor` labels a disabled-function break that only appears with fluxfix with it
+    boundary: str = ""
 
     @property
     def name(self) -> str:

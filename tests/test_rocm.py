@@ -3,6 +3,7 @@ HIP, amdsmi one AMD GPU, `aiter` a stand-in whose attention is computed by torch
 sgl_kernel an import-only stand-in): the host's own code in the state it takes on ROCm. Every
 release's ROCm verdicts: test_matrix.py; the patches' contract: test_contract.py."""
 import pytest
+from test_matrix import check_rocm_verdicts
 
 ATTENTION_BREAK = "layers/attention/layer.py"  # where FLUX's attention layer calls attn_impl.forward
 
@@ -20,6 +21,7 @@ def test_aiter_attention_compiles_inside_flux(probe, version):
     assert result["compiled_max_err"] < 1e-4
     assert result["opcheck"] == ("aiter_flash_attn_lse" if version == "0.5.17" else "aiter_flash_attn")
     assert result["reverted_disabled"] is True  # the host's compile-disabled forward is back
+    check_rocm_verdicts(version, result["verdicts"])  # every patch's ROCm verdict on this release
 
 
 def test_cuda_only_guards_answer_for_rocm_while_compiling(probe):

@@ -38,7 +38,7 @@ def test_rope_helper_import_and_warning_both_leave_the_graph_in_early_releases(p
     assert "Import failure" in result["unpatched_error"]
     assert "from flashinfer.rope import" in result["unpatched_site"]
     assert "Import failure" not in result["patched_error"] and not at_warning(result["patched_site"]), result["patched_site"]
-    assert "rotary" in result["patched_site"]  # the Triton launch, which needs a GPU to run
+    assert "triton/" in result["patched_site"]  # the Triton launch, which needs a GPU to run
     assert result["warned_while_compiling"] == 1
     assert result["status"]["sglang-rope-flashinfer-import"] == result["status"]["sglang-rope-warning"] == "applied"
 

@@ -88,6 +88,8 @@ class GroupOffloading(DiffusersPatch):
         sites["HookRegistry.register_hook"] = (module.HookRegistry, "register_hook")
         return sites
 
+    boundary = "each offloaded module's call (its onload/offload transfers run eagerly around a compiled forward)"
+
     def apply(self, module, sites):
         import torch
 

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The end-to-end FluxPipeline benchmark on the device machine: installs the carried wheels (diffusers,
+# fluxfix, importlib_metadata from .whl/) into one folder, makes the full-size model folder once under
+# /tmp (kept between variants and between calls on a warm machine), then runs each variant in its own
+# process, one after another, each under its own time limit; results append to $OUT/pipeline.jsonl.
+# Each variant compiles into its own TORCHINDUCTOR_CACHE_DIR, emptied before its first run; VARIANT+warm
+# runs it twice, the second with --warm-cache: a second process start on the first one's compile cache.
+#   [STEPS=n] [REQUESTS=n] bash benchmarks/run_pipeline_gpu.sh "eager compiled+warm regional+warm" [limit seconds per variant]
+set -u
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+SITE=/tmp/bench-site
+[ -d "$SITE" ] || python -m pip install -q --no-index --no-deps --target "$SITE" .whl/*.whl
+export PYTHONPATH="$SITE" PYTHONUNBUFFERED=1
+unset TRITON_CACHE_DIR  # Triton's kernels then live in each variant's inductor cache too
+LIMIT=${2:-300}
+FOLDER=/tmp/flux-pipeline
+echo "== model folder"
+python benchmarks/bench_pipeline.py --make-only --folder "$FOLDER" 2>>"$OUT/pipeline.log" || exit 1
+n=0; total=$(echo "$1" | wc -w)
+for spec in $1; do
+  variant=${spec%+warm}; n=$((n + 1))
+  cache=/tmp/inductor-cache/$variant
+  rm -rf "$cache"
+  for warm in "" ${spec#$variant}; do  # "" then, for VARIANT+warm, "+warm"
+    echo "== run $n/$total: $variant ${warm:+(warm cache) }(limit ${LIMIT}s)"
+    TORCHINDUCTOR_CACHE_DIR=$cache timeout -k 30 "$LIMIT" python benchmarks/bench_pipeline.py --variant "$variant" ${warm:+--warm-cache} \
+      --folder "$FOLDER" --out "$OUT/pipeline.jsonl" ${STEPS:+--steps $STEPS} ${REQUESTS:+--requests $REQUESTS} \
+      2>>"$OUT/pipeline.log" || echo "   $variant ${warm:+(warm) }exited $? (partial results kept)"
+  done
+done
