@@ -74,15 +74,15 @@ VARIANTS = {
 # shapes in multiples of 16 (the pipeline's size rule), for CPU tests
 RESOLUTIONS = {"full": [(1024, 1024), (768, 1344), (1344, 768)], "small": [(64, 64), (48, 80), (80, 48)]}
 ORDER = [0, 1, 2, 0, 2, 1]  # the request stream's resolutions, repeated: mixed, each seen again later
-PROMPTS = [
-    "a photo of a cat sitting on a red chair",
-    "an astronaut riding a horse on the moon, digital art",
-    "a watercolor painting of a lighthouse at sunset",
-    "close-up portrait of an old man with a grey beard, 85mm",
-    "a bowl of ramen with eggs and green onions on a wooden table",
-    "the city skyline at night in the rain, neon lights reflecting",
-    "a red fox in the snow, morning light",
-]
+# the prompts the folder's tokenizers were trained on (tests/model_folder.py TEXT), one more: all in-vocabulary
+EXTRA_PROMPT = "a red fox in the snow, morning light"
+
+
+def prompts() -> list[str]:
+    sys.path.insert(0, str(REPO / "tests"))
+    import model_folder as maker
+
+    return [*maker.TEXT, EXTRA_PROMPT]
 
 
 def parse_args(argv=None):
@@ -165,9 +165,10 @@ def generate(pipe, args, index: int, resolution) -> dict:
     height, width = resolution
     graphs = counters["stats"]["unique_graphs"]
     generator = torch.Generator(args.device).manual_seed(index)
+    texts = prompts()
     sync(args.device)
     start = time.perf_counter()
-    images = pipe(PROMPTS[index % len(PROMPTS)], height=height, width=width, num_inference_steps=args.steps,
+    images = pipe(texts[index % len(texts)], height=height, width=width, num_inference_steps=args.steps,
                   guidance_scale=3.5, generator=generator).images
     sync(args.device)
     seconds = time.perf_counter() - start
