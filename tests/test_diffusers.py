@@ -21,11 +21,11 @@ def test_verdicts(version):
     assert all(r["version"] == version and r["reason"] for r in result.values())
 
 
-# every kind on the newest release; sglang's diffusers pins with FLUX.1; inductor once, on the newest
-# torch (the torch215 environment: diffusers users' torch; its C++ build is the slowest case here)
+# every kind on the newest release; sglang's older diffusers pin with FLUX.1 (0.37.0's hooks/layerwise_casting.py
+# differs from 0.36.0's only in type annotations; its verdict: test_verdicts); inductor once, on the newest torch
+# (the torch215 environment: diffusers users' torch; its C++ build is the slowest case here)
 CASES = [("0.42.1", kind, "aot_eager") for kind in sorted(KINDS)] + \
-    [pytest.param("0.42.1", "flux", "inductor", marks=pytest.mark.newest_torch)] + \
-    [(v, "flux", "aot_eager") for v in ("0.36.0", "0.37.0")]
+    [pytest.param("0.42.1", "flux", "inductor", marks=pytest.mark.newest_torch)] + [("0.36.0", "flux", "aot_eager")]
 
 
 @pytest.mark.parametrize("version,kind,backend", CASES)
