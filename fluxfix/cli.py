@@ -14,7 +14,8 @@ def _status(args) -> int:
     if args.simulate:
         from fluxfix.engine import ENGINE
 
-        hosts = [h for h in ENGINE.load_patches() and ENGINE.hosts.values() if args.simulate in h.simulations]
+        ENGINE.load_patches()  # the host declarations come with the patches
+        hosts = [h for h in ENGINE.hosts.values() if args.simulate in h.simulations]
         if not hosts:
             print(f"fluxfix status: no host declares a simulation named {args.simulate!r}", file=sys.stderr)
             return 2

@@ -79,6 +79,7 @@ def compare(name: str, what: str, before: CompileReport, after: CompileReport, p
     key = lambda b: (b.where, b.reason)  # noqa: E731
     before_by, after_by = {key(b): b for b in before.sites}, {key(b): b for b in after.sites}
     outcome = Outcome(name, what, before, after)
+    boundaries = _boundaries(patches, records)
     for site in {**before_by, **after_by}:  # each place once: first those seen without fluxfix
         brk = before_by.get(site) or after_by[site]
         was = before_by[site].count if site in before_by else 0
@@ -88,8 +89,8 @@ def compare(name: str, what: str, before: CompileReport, after: CompileReport, p
             fixed_by = "removed by " + (", ".join(p.name for p in fixers) if fixers else "fluxfix")
         elif not has_gpu and gpu_only(brk):
             fixed_by = GPU_ONLY
-        elif was == 0 and disabled_by_host(brk) and _boundaries(patches, records):
-            fixed_by = "by design: " + _boundaries(patches, records)
+        elif was == 0 and disabled_by_host(brk) and boundaries:
+            fixed_by = "by design: " + boundaries
         elif disabled_by_host(brk):
             fixed_by = BY_DESIGN
         elif fixers:

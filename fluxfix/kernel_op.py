@@ -134,10 +134,6 @@ def register_op(name: str, schema: str, impl: Callable, fake: Callable, mutates:
         return op, impl
 
 
-def _register(spec: KernelOp, impl: Callable):
-    return register_op(spec.op, spec.schema, impl, spec.fake, tuple(spec.mutated()))
-
-
 def _trampoline_source(func: types.FunctionType, spec: KernelOp, op_name: str, original_name: str) -> str:
     """A def with exactly `func`'s parameters that passes them on to the op bound to `op_name`
     (or, where a `direct_when_given` parameter is set, to the original bound to `original_name`)."""
@@ -149,7 +145,7 @@ def _trampoline_source(func: types.FunctionType, spec: KernelOp, op_name: str, o
 
 def route_through_op(func: types.FunctionType, spec: KernelOp) -> Callable[[], None]:
     """Make `func` call the custom op for `spec` (in place); return the undo."""
-    op, original = _register(spec, recode.original_as_function(func))
+    op, original = register_op(spec.op, spec.schema, recode.original_as_function(func), spec.fake, tuple(spec.mutated()))
     names = {f"_fluxfix_op_{spec.op}": op._opoverload, f"_fluxfix_original_{spec.op}": original}
     return recode.recode(func, recode.compile_like(func, _trampoline_source(func, spec, *names)), names)
 

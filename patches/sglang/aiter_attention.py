@@ -18,6 +18,7 @@ import inspect
 from fluxfix import StepAside, Verdict, hookimpl, recode
 from fluxfix.kernel_op import register_op
 from patches.sglang.host import SglangPatch, warp_size_answered
+from patches.sglang.simulated_rocm import RocmContract
 
 BACKEND = "sglang.multimodal_gen.runtime.layers.attention.backends.aiter"
 OPS = {  # the host's return_lse -> (op name, schema)
@@ -88,7 +89,7 @@ def return_lse(call: ast.Call) -> bool | None:
     return {"True": True, "False": False}.get(named["return_lse"])
 
 
-class AiterAttention(SglangPatch):
+class AiterAttention(RocmContract, SglangPatch):
     summary = "AITER attention (AMD) compiles inside the graph: its kernel call goes through a torch custom op"
     targets = (BACKEND,)
     upstream = "sglang #27702 (open); 0.5.23 compiles the BF16 path"
@@ -100,11 +101,6 @@ class AiterAttention(SglangPatch):
     contract_release = "0.5.21"
     drift = ((f"{BACKEND.replace('.', '/')}.py", "            return_attn_probs=False,\n            return_lse=False,\n",
               "            return_attn_probs=False,\n            return_lse=False,\n            window_size=(-1, -1),\n"),)
-
-    def contract_setup(self):
-        from patches.sglang import simulated_rocm
-
-        simulated_rocm.enter()
 
     def defect(self):
         """AITerImpl.forward compiled with fullgraph=True, on a simulated ROCm machine (aiter's

@@ -6,6 +6,7 @@ from __future__ import annotations
 import traceback
 
 from patches.sglang import models as sglang_models
+from patches.sglang import simulated_rocm
 from fluxfix.breaks import short_path
 from patches.sglang.host import warp_size_answered
 from fluxfix.cases import Case
@@ -16,8 +17,6 @@ MODELS = sglang_models.MODELS + ("components",)
 
 def cases(model: str, layers: int, device: str, dtype) -> tuple[list[Case], list[str]]:
     notes = []
-    from patches.sglang import simulated_rocm
-
     with warp_size_answered() as answered:
         import sglang.multimodal_gen.runtime.platforms  # noqa: F401  (parents first: sglang has import cycles)
         import sglang.multimodal_gen.runtime.layers.linear  # noqa: F401
@@ -42,8 +41,6 @@ def why(exc: Exception) -> str:
 def transformer(model: str, layers: int, device: str, dtype) -> Case:
     """The published architecture with `layers` blocks of each kind, random weights, one 256x256
     image (a 5-frame 256x256 video for Wan) and 64 text tokens."""
-    from patches.sglang import simulated_rocm
-
     backend = "aiter" if simulated_rocm.active() else "torch_sdpa"  # what an AMD user of FLUX picks
     built = sglang_models.build(model, layers, device, dtype, height=256, width=256, frames=5, text_len=64,
                                 attention_backend=backend)

@@ -1,15 +1,9 @@
 """On AMD, Flux 2 must admit the AITER and AITER_SAGE attention backends. Between sglang PRs
 #22423 and #22802 its backend list lacked them (a regression on ROCm); admit them where missing."""
 from fluxfix import StepAside, Verdict, hookimpl
-from patches.sglang.host import SglangPatch
+from patches.sglang.host import SglangPatch, on_rocm
 
 WANTED = ("AITER", "AITER_SAGE")
-
-
-def on_rocm() -> bool:
-    import torch
-
-    return getattr(torch.version, "hip", None) is not None
 
 
 class Flux2Aiter(SglangPatch):

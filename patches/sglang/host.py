@@ -40,6 +40,13 @@ def warp_size_answered():
         torch.get_device_module = saved[1]
 
 
+def on_rocm() -> bool:
+    """torch is a ROCm (HIP) build here, real or simulated."""
+    import torch
+
+    return getattr(torch.version, "hip", None) is not None
+
+
 class SglangPatch(Patch):
     host = "sglang"
     contract_release = "0.5.10"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from fluxfix.architectures import ARCHITECTURES, depth_values
+from patches.sglang.host import warp_size_answered
 
 ROOT = "sglang.multimodal_gen."
 # model -> (model module, class, config module, config class, pipeline config module, class)
@@ -128,8 +129,6 @@ def build(model: str, layers: int | None, device: str, dtype, height: int = 1024
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)  # as sglang's loader does; explicit float32/64 tables stay so
     try:
-        from patches.sglang.host import warp_size_answered
-
         with warp_size_answered():  # the model module's Triton kernels ask for the warp size at import
             cls = getattr(_host(model_mod), model_cls)
         with dev:

@@ -11,7 +11,8 @@ and every other platform run the host's own code.
 """
 from fluxfix import StepAside, Verdict, hookimpl
 from fluxfix.compile_branch import CompileBranch, CompileBranches
-from patches.sglang.host import SglangPatch, warp_size_answered
+from patches.sglang.host import SglangPatch, on_rocm, warp_size_answered
+from patches.sglang.simulated_rocm import RocmContract
 
 ROCM_ANSWERS_FALSE = "if torch.version.hip is not None:\n    return False"
 
@@ -26,13 +27,7 @@ BRANCHES = {
 }
 
 
-def on_rocm() -> bool:
-    import torch
-
-    return getattr(torch.version, "hip", None) is not None
-
-
-class RocmCudaGuards(CompileBranches, SglangPatch):
+class RocmCudaGuards(RocmContract, CompileBranches, SglangPatch):
     summary = "on ROCm, guards that test tensor.is_cuda to pick a CUDA-only kernel answer False while compiling"
     branches = BRANCHES
     targets = tuple(BRANCHES)
@@ -48,11 +43,6 @@ class RocmCudaGuards(CompileBranches, SglangPatch):
              ("sglang/kernels/kda_kernels/residual_gate_add_jit.py",
               "def can_use_residual_gate_add_cuda(\n    residual: torch.Tensor, update: torch.Tensor, gate: torch.Tensor\n)",
               "def can_use_residual_gate_add_cuda(\n    residual: torch.Tensor, update: torch.Tensor, gate: torch.Tensor, out=None\n)"))
-
-    def contract_setup(self):
-        from patches.sglang import simulated_rocm
-
-        simulated_rocm.enter()
 
     def defect(self):
         """FLUX.1's modulate helper compiled with fullgraph=True on a simulated ROCm machine, on fake

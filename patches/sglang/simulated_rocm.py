@@ -182,6 +182,13 @@ def active() -> bool:
     return bool(getattr(torch.version, "_fluxfix_simulated", False))
 
 
+class RocmContract:
+    """Mixin for a patch whose defect is ROCm's: its contract cases run on a simulated ROCm machine."""
+
+    def contract_setup(self) -> None:
+        enter()
+
+
 def enter() -> str:
     """ROCm simulated for the rest of this process (a test probe, doctor's run); returns the note."""
     if not active():
