@@ -280,9 +280,8 @@ def _traced_ops(fn, *args) -> dict:
 def flux_forward_batch() -> dict:
     """sglang's real FLUX.1 (small) stepped inside a forward context that carries a real request
     (`Req` with its `SamplingParams`), as sglang's denoising stage runs it; compiled before and
-    after activation. One eager step first: 0.5.23's unfused QK-norm+RoPE path (the one a CPU
-    takes) builds a RotaryEmbedding lazily in the forward, which a compiled first call cannot
-    reconstruct (a separate break, not patched yet)."""
+    after activation, from the first call (sglang compiles before its first request): 0.5.23's
+    unfused QK-norm+RoPE path (the one a CPU takes) also builds its RoPE module lazily in that call."""
     import torch
 
     import fluxfix
@@ -295,17 +294,21 @@ def flux_forward_batch() -> dict:
         from sglang.multimodal_gen.runtime.pipelines_core.schedule_batch import Req
     built = models.build("flux", 1, "cpu", torch.float32, height=128, width=128, text_len=16,
                          narrow=models.NARROW["flux"], forward_batch=Req(sampling_params=SamplingParams()))
+    from sglang.multimodal_gen.runtime.layers import layernorm
+
     sample = lambda: models.output_tensor(built.step())  # noqa: E731
-    eager = sample()
     out = {}
     for label in ("unpatched", "patched"):
         if label == "patched":
             activate()
             out["status"] = {r.name: r.verdict.value for r in fluxfix.status()}
+        layernorm._QK_NORM_ROPE_DICT.clear()  # as in a fresh process: the unpatched run's eager tail filled it
         report = compile_report(sample)
         out[label] = {"graphs": report.graphs, "breaks": sum(report.breaks.values()), "abandoned": report.frames_abandoned,
                       "sites": [f"{s.file}:{s.line}" for s in report.sites], "error": report.error}
-    out["eager_identical"] = torch.equal(eager, sample())
+    patched_eager = sample()
+    fluxfix.revert()
+    out["eager_identical"] = torch.equal(patched_eager, sample())  # the host's own eager code, bit for bit
     return out
 
 
