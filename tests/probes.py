@@ -1021,6 +1021,40 @@ def flux_pipeline(root: str, backend: str = "aot_eager") -> dict:
     return out
 
 
+
+def sglang_generate(root: str) -> dict:
+    """`sglang generate --enable-torch-compile` (what a user types) on a FLUX.1-dev folder
+    (tests/model_folder.py), run as its own process tree with the caller's environment: fluxfix
+    reaches sglang's worker only through that environment (FLUXFIX at interpreter start, sglang's
+    plugin entry point). What dynamo did in the worker is read from its logs."""
+    import pathlib
+    import re
+    import subprocess
+
+    import sglang
+
+    import model_folder
+
+    folder = model_folder.make("FLUX.1-dev", pathlib.Path(root))
+    cli = pathlib.Path(sglang.__file__).parents[1] / "bin" / "sglang"  # the console script pip installed
+    out_dir = pathlib.Path(root) / "images"
+    args = [sys.executable, str(cli), "generate", "--model-path", str(folder), "--prompt", "a photo of a cat",
+            "--height", "64", "--width", "64", "--num-inference-steps", "2", "--enable-torch-compile",
+            "--warmup-mode", "off", "--output-path", str(out_dir),
+            # a CPU runs float32 throughout (the text encoders' bf16 default meets a float32 transformer)
+            "--text-encoder-precisions", "fp32", "fp32", "--dit-precision", "fp32", "--vae-precision", "fp32"]
+    env = {**os.environ, "TORCH_LOGS": "dynamo,graph_breaks,recompiles"}
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    log = proc.stdout + proc.stderr
+    traced = re.findall(r"\[(\d+)/(\d+)\] Step 1: torchdynamo start tracing (\S+) (\S+):\d+", log)
+    return {"returncode": proc.returncode, "log_tail": log[-3000:] if proc.returncode else "",
+            "images": sorted(p.suffix for p in out_dir.glob("*")) if out_dir.exists() else [],
+            "transformer_frames": sorted({f"{frame}/{again}" for frame, again, _, path in traced if path.endswith("dits/flux.py")}),
+            "recompiled": sorted({f"{name} {path.split('sglang/')[-1]}" for _, again, name, path in traced if again != "0"}),
+            "breaks": len(re.findall(r"Graph break in user code", log)),
+            "applied_in_worker": sorted(set(re.findall(r"fluxfix: (\S+) applied", log)))}
+
+
 def main() -> None:
     name, *args = sys.argv[1:]
     warnings.simplefilter("ignore")  # hosts warn a lot at import on CPU; results go to stdout
