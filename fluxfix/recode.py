@@ -77,3 +77,17 @@ def rewritten(func: types.FunctionType, transform: Callable) -> types.CodeType:
     namespace = dict(func.__globals__)  # the def evaluates its annotations with the host's names
     exec(compile(tree, func.__code__.co_filename, "exec"), namespace)
     return namespace[func.__name__].__code__.replace(co_name=func.__code__.co_name, co_qualname=func.__code__.co_qualname)
+
+
+def statements_replaced(func: types.FunctionType, matches: Callable, replacement: Callable) -> types.CodeType:
+    """Code for func's own source with every statement `matches(stmt)` accepts replaced by the list
+    of statements `replacement(stmt)` returns (at any depth)."""
+    import ast
+
+    def transform(node):
+        for parent in ast.walk(node):
+            for field, value in ast.iter_fields(parent):
+                if isinstance(value, list) and any(matches(v) for v in value):
+                    setattr(parent, field, [s for v in value for s in (replacement(v) if matches(v) else [v])])
+
+    return rewritten(func, transform)

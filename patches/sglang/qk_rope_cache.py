@@ -70,16 +70,10 @@ class QkRopeCache(SglangPatch):
 
     def apply(self, module, sites):
         (func,) = sites.values()
-
-        def store_eagerly(tree):
-            for parent in ast.walk(tree):
-                for field, value in ast.iter_fields(parent):
-                    if isinstance(value, list) and any(is_store(v) for v in value):
-                        setattr(parent, field, [ast.If(ast.parse(EAGER_ONLY, mode="eval").body, [v], []) if is_store(v)
-                                                else v for v in value])
-
+        code = recode.statements_replaced(func, is_store, lambda store: [
+            ast.If(ast.parse(EAGER_ONLY, mode="eval").body, [store], [])])
         names = {} if "torch" in func.__globals__ else {"torch": __import__("torch")}
-        return recode.recode(func, recode.rewritten(func, store_eagerly), names)
+        return recode.recode(func, code, names)
 
     def explains(self, brk) -> bool:
         return any(frame.endswith(f" in {FUNCTION}") for frame in brk.stack) or "RotaryEmbedding" in brk.reason

@@ -82,14 +82,8 @@ class RopeFlashinferImport(SglangPatch):
 
     def apply(self, module, sites):
         (func,) = sites.values()
-
-        def take_except_branch(node):
-            for parent in ast.walk(node):
-                for field, value in ast.iter_fields(parent):
-                    if isinstance(value, list) and any(flashinfer_import(v) for v in value):
-                        setattr(parent, field, [s for v in value for s in (v.handlers[0].body if flashinfer_import(v) else [v])])
-
-        return recode.recode(func, recode.rewritten(func, take_except_branch), {})
+        code = recode.statements_replaced(func, flashinfer_import, lambda block: block.handlers[0].body)
+        return recode.recode(func, code, {})
 
     def explains(self, brk) -> bool:
         return "Import failure" in brk.reason and any(frame.endswith(f" in {FUNCTION}") for frame in brk.stack)
