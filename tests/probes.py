@@ -291,11 +291,10 @@ def flux_forward_batch() -> dict:
     with gpu_driver_stand_in():
         import sglang.multimodal_gen.runtime.platforms  # noqa: F401  (parents first)
         from sglang.multimodal_gen.configs.sample.sampling_params import SamplingParams
+        from sglang.multimodal_gen.runtime.layers import layernorm
         from sglang.multimodal_gen.runtime.pipelines_core.schedule_batch import Req
     built = models.build("flux", 1, "cpu", torch.float32, height=128, width=128, text_len=16,
                          narrow=models.NARROW["flux"], forward_batch=Req(sampling_params=SamplingParams()))
-    from sglang.multimodal_gen.runtime.layers import layernorm
-
     sample = lambda: models.output_tensor(built.step())  # noqa: E731
     out = {}
     for label in ("unpatched", "patched"):
@@ -1019,7 +1018,6 @@ def flux_pipeline(root: str, backend: str = "aot_eager") -> dict:
 
     out["status"] = {r.name: r.verdict.value for r in fluxfix.status() if r.host == "diffusers"}
     return out
-
 
 
 def sglang_generate(root: str) -> dict:
