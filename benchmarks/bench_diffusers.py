@@ -2,7 +2,7 @@
 """GPU benchmark: a diffusers transformer with its memory features under torch.compile, with and
 without fluxfix, one variant per process (fluxfix on or off from the start: FLUXFIX=1 / 0).
 
-    python benchmarks/bench_diffusers.py --model flux|wan --variant VARIANT --out results.jsonl
+    python benchmarks/bench_diffusers.py --model flux|wan|qwen-image --variant VARIANT --out results.jsonl
 
 Variants: <weights>-<compile>. weights: bf16; fp8 (enable_layerwise_casting, float8_e4m3fn storage,
 bf16 compute); go (bf16, enable_group_offload block_level: weights on the CPU, one block at a time
@@ -25,7 +25,8 @@ import statistics
 import sys
 import time
 
-RESOLUTIONS = {"flux": [(1024, 1024), (768, 1344)], "wan": [(480, 832), (832, 480)]}
+RESOLUTIONS = {"flux": [(1024, 1024), (768, 1344)], "wan": [(480, 832), (832, 480)], "qwen-image": [(1024, 1024), (768, 1344)]}
+QWEN_TEXT_TOKENS = 256  # Qwen2.5-VL prompt embeddings: as long as the prompt; a long prompt's length
 WAN_FRAMES = 81
 
 
@@ -51,6 +52,11 @@ def inputs(model: str, resolution, step: int, dtype, device="cuda") -> dict:
         return dict(hidden_states=rand(1, tokens, 64), encoder_hidden_states=rand(1, 512, 4096), pooled_projections=rand(1, 768),
                     timestep=t, guidance=torch.tensor([3.5], device=device, dtype=dtype),
                     img_ids=torch.zeros(tokens, 3, device=device), txt_ids=torch.zeros(512, 3, device=device), return_dict=False)
+    if model == "qwen-image":
+        rows, cols = height // 16, width // 16
+        return dict(hidden_states=rand(1, rows * cols, 64), encoder_hidden_states=rand(1, QWEN_TEXT_TOKENS, 3584),
+                    encoder_hidden_states_mask=None,  # QwenImagePipeline passes None when no prompt is padded
+                    timestep=t, img_shapes=[[(1, rows, cols)]], return_dict=False)
     frames = (WAN_FRAMES - 1) // 4 + 1
     return dict(hidden_states=rand(1, 16, frames, height // 8, width // 8), timestep=(t * 1000).to(torch.long),
                 encoder_hidden_states=rand(1, 512, 4096), return_dict=False)
@@ -63,7 +69,8 @@ def build(model: str, dtype):
     from fluxfix.architectures import ARCHITECTURES, depth_values
 
     arch = ARCHITECTURES[model]
-    cls = {"flux": diffusers.FluxTransformer2DModel, "wan": diffusers.WanTransformer3DModel}[model]
+    cls = {"flux": diffusers.FluxTransformer2DModel, "wan": diffusers.WanTransformer3DModel,
+           "qwen-image": diffusers.QwenImageTransformer2DModel}[model]
     torch.manual_seed(0)
     with torch.device("cuda"):
         net = cls(**arch.config, **depth_values(arch, None))

@@ -12,6 +12,12 @@ the weights stay in their storage dtype. Eager calls run diffusers' code unchang
 layers diffusers casts (Linear, Conv1d/2d/3d, Embedding) where their class runs torch's own
 forward; any other layer keeps diffusers' path. Hooks registered while fluxfix is active take
 this path (models are built after `import fluxfix`); a hook registered before keeps diffusers'.
+
+Each cast layer's `forward` is then fluxfix's one function bound to the layer (`cast_layer_forward`),
+not diffusers' per-layer `functools.partial`: dynamo 2.11 guards the identity of an instance
+`forward` unless it is a bound method, where it guards the function; with the partials every block
+of a regionally compiled model failed the previous block's guards and recompiled (8 graphs per block
+class, then the limit, the rest eager). torch 2.14 guards partials by structure.
 """
 from fluxfix import StepAside, Verdict, hookimpl
 from fluxfix.breaks import fullgraph_error
@@ -74,6 +80,35 @@ def new_forward(self, module, *args, **kwargs):
     return self.fn_ref.original_forward(*args, **kwargs)
 
 
+def cast_layer_forward(module, *args, **kwargs):
+    """A cast layer's forward, bound to the layer: eagerly diffusers' hook chain as registered; while
+    compiling, what that chain does then (pre/post_forward pass through, new_forward casts in the graph)."""
+    import torch
+
+    if torch.compiler.is_compiling():
+        return cast_forward(module)(module, module._fluxfix_compute_dtype, *args, **kwargs)
+    return module._fluxfix_hooked_forward(*args, **kwargs)
+
+
+def wrap_apply_hook(apply_hook, hook_name):
+    """diffusers' apply_layerwise_casting_hook, then the layer's forward as a CastLayerForward where
+    the casting hook is the layer's only hook (with others the chain stays diffusers')."""
+    import functools
+    import types
+
+    @functools.wraps(apply_hook)
+    def apply_layerwise_casting_hook(module, *args, **kwargs):
+        result = apply_hook(module, *args, **kwargs)
+        registry = getattr(module, "_diffusers_hook", None)
+        hook = registry and registry.hooks.get(hook_name)
+        if hook is not None and list(registry.hooks) == [hook_name] and routed(hook, module) and "forward" in vars(module):
+            module._fluxfix_compute_dtype, module._fluxfix_hooked_forward = hook.compute_dtype, module.forward
+            module.forward = types.MethodType(cast_layer_forward, module)
+        return result
+
+    return apply_layerwise_casting_hook
+
+
 HELPERS = (("_fluxfix_routed", routed),)
 PRE_FORWARD = CompileBranch(
     owner="LayerwiseCastingHook", function="pre_forward", parameters="(self, module, *args, **kwargs)", defect=("to",),
@@ -101,14 +136,19 @@ class LayerwiseCasting(CompileBranches, DiffusersPatch):
         hook = getattr(module, "LayerwiseCastingHook", None)
         if hook is not None and "new_forward" in vars(hook):
             raise StepAside(Verdict.NOT_NEEDED, "LayerwiseCastingHook has a new_forward of its own in this release")
+        missing = [n for n in ("apply_layerwise_casting_hook", "_LAYERWISE_CASTING_HOOK") if not hasattr(module, n)]
+        if missing:
+            raise StepAside(Verdict.TARGET_CHANGED, f"{module.__name__} has no {', '.join(missing)}")
         return super().inspect(module)
 
     def apply(self, module, sites):
         undo_branches = super().apply(module, sites)
-        hook = module.LayerwiseCastingHook
+        hook, apply_hook = module.LayerwiseCastingHook, module.apply_layerwise_casting_hook
         hook.new_forward = new_forward
+        module.apply_layerwise_casting_hook = wrap_apply_hook(apply_hook, module._LAYERWISE_CASTING_HOOK)
 
         def undo():
+            module.apply_layerwise_casting_hook = apply_hook
             del hook.new_forward
             undo_branches()
 
