@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 
-ORDER = ["bf16-eager", "bf16-regional", "bf16-whole", "fp8-eager", "fp8-whole-unpatched", "fp8-regional", "fp8-whole"]
+ORDER = ["bf16-eager", "bf16-regional", "bf16-whole", "fp8-eager", "fp8-whole-unpatched", "fp8-regional", "fp8-whole",
+         "bf16-remedy", "go-eager", "go-whole-unpatched", "go-whole", "gostream-eager", "gostream-whole-unpatched", "gostream-whole"]
 
 
 def load(paths):
@@ -25,12 +26,13 @@ def cell(r, key, fmt):
 
 
 def table(runs) -> str:
-    rows = ["| model | variant | fluxfix | weights GiB | peak GiB | 1st call s | ms/forward | graphs | breaks | 2nd res 1st call s | 2nd res ms | graphs after | rel L2 vs eager |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| model | variant | fluxfix | weights GiB | GPU-resident GiB | peak GiB | 1st call s | ms/forward | graphs | breaks | recompile limit hit | 2nd res 1st call s | 2nd res ms | graphs after | rel L2 vs eager |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (model, variant), r in sorted(runs.items(), key=lambda kv: (kv[0][0], ORDER.index(kv[0][1]))):
-        rows.append(f"| {model} | {variant} | {'yes' if r['fluxfix'] else 'no'} | {r['weight_gib']:.1f} | {cell(r, 'peak_gib', '{:.1f}')} | "
+        rows.append(f"| {model} | {variant} | {'yes' if r['fluxfix'] else 'no'} | {r['weight_gib']:.1f} | {cell(r, 'gpu_weight_gib', '{:.1f}')} | "
+                    f"{cell(r, 'peak_gib', '{:.1f}')} | "
                     f"{cell(r, 'res1_first_call_s', '{:.1f}')} | {cell(r, 'res1_ms', '{:.1f}')} | {cell(r, 'res1_graphs', '{}')} | "
-                    f"{cell(r, 'res1_breaks', '{}')} | {cell(r, 'res2_first_call_s', '{:.1f}')} | {cell(r, 'res2_ms', '{:.1f}')} | "
+                    f"{cell(r, 'res1_breaks', '{}')} | {'yes' if r.get('limit_hits') else 'no'} | {cell(r, 'res2_first_call_s', '{:.1f}')} | {cell(r, 'res2_ms', '{:.1f}')} | "
                     f"{cell(r, 'res2_graphs', '{}')} | {cell(r, 'rel_l2_vs_eager', '{:.4f}')} |")
     return "\n".join(rows)
 
@@ -53,7 +55,7 @@ def plot(runs, path):
             ax.set_title(f"{model}: {label}")
             for i, (_, r) in enumerate(mine):
                 ax.text(r.get(key, 0), i, f" {r[key]:.1f}" if key in r else " -", va="center")
-    fig.suptitle("diffusers 0.42.1 on one H200, torch 2.11, full depth, random weights (green: with fluxfix)")
+    fig.suptitle("diffusers 0.42.1 on one H200, torch 2.11, full depth, random weights (green: compiled with fluxfix)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
