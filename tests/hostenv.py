@@ -23,6 +23,7 @@ _TF4 = ["transformers==4.57.1", "tokenizers>=0.22,<=0.23.0", "huggingface-hub>=0
         "diffusers==0.36.0"]
 _TF5 = ["tokenizers>=0.22,<=0.23.0", "huggingface-hub>=1.5,<2", "diffusers==0.37.0"]
 _ACCELERATE = "accelerate==1.15.0"
+_PEFT = "peft==0.21.2"  # LoRA layers (`add_adapter`, `load_lora_weights`) for the tests and `doctor --feature lora`
 PINS = {
     ("sglang", "0.5.8"): _TF4 + ["cache-dit==1.1.8"],
     ("sglang", "0.5.9"): _TF4 + ["cache-dit==1.2.0"],
@@ -38,11 +39,11 @@ PINS = {
                            "huggingface-hub>=1.31,<3", "diffusers==0.37.0", "cache-dit==1.5.1"],
     # diffusers alone (its users' stack): the huggingface-hub its release accepts and a transformers
     # that works with it (diffusers imports transformers when it is installed, and the venv has one);
-    # accelerate, which group offloading needs (`send_to_device`)
-    ("diffusers", "0.36.0"): ["huggingface-hub>=0.34,<1.0", "transformers==4.57.1", "tokenizers>=0.22,<=0.23.0", _ACCELERATE],
-    ("diffusers", "0.37.0"): ["huggingface-hub>=1.5,<2", "transformers==5.3.0", "tokenizers>=0.22,<=0.23.0", _ACCELERATE],
-    ("diffusers", "0.40.0"): ["huggingface-hub>=1.23,<2", "transformers==5.12.1", "tokenizers==0.22.2", _ACCELERATE],
-    ("diffusers", "0.42.1"): ["huggingface-hub>=1.32,<3", "transformers==5.19.0", "tokenizers==0.23.2", _ACCELERATE],
+    # accelerate, which group offloading needs (`send_to_device`); peft, which LoRA needs
+    ("diffusers", "0.36.0"): ["huggingface-hub>=0.34,<1.0", "transformers==4.57.1", "tokenizers>=0.22,<=0.23.0", _ACCELERATE, _PEFT],
+    ("diffusers", "0.37.0"): ["huggingface-hub>=1.5,<2", "transformers==5.3.0", "tokenizers>=0.22,<=0.23.0", _ACCELERATE, _PEFT],
+    ("diffusers", "0.40.0"): ["huggingface-hub>=1.23,<2", "transformers==5.12.1", "tokenizers==0.22.2", _ACCELERATE, _PEFT],
+    ("diffusers", "0.42.1"): ["huggingface-hub>=1.32,<3", "transformers==5.19.0", "tokenizers==0.23.2", _ACCELERATE, _PEFT],
 }
 
 

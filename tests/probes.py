@@ -707,14 +707,22 @@ def layerwise_casting(kind: str, backend: str = "aot_eager") -> dict:
     unpatched it breaks the graph; with fluxfix the whole model compiles with fullgraph=True (and its
     repeated blocks, where the class declares them), eager output is bit-identical to diffusers' own
     hook, weights stay in float8, and new resolutions recompile only as dynamic shapes need.
-    `backend`: aot_eager (traced and functionalized as inductor gets it; seconds on a CPU) or inductor."""
+    `backend`: aot_eager (traced and functionalized as inductor gets it; seconds on a CPU) or inductor.
+    `kind` + "+lora": peft LoRA layers on the attention projections first, then casting (the order
+    diffusers supports: LoRA layers added to float8 weights cannot compute, eager or not)."""
     import torch
     from torch._dynamo.utils import counters
 
     from patches.diffusers.models import small
 
+    kind, _, lora = kind.partition("+")
+
     def build():
         model, inputs = small(kind)
+        if lora:
+            from peft import LoraConfig
+
+            model.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False))
         model.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.float32)
         return model, inputs
 
@@ -740,6 +748,7 @@ def layerwise_casting(kind: str, backend: str = "aot_eager") -> dict:
             compiled(**inputs(resolution, step=resolution))
             out["whole_graphs"].append(_graphs())
         out["storage_dtypes"] = sorted({str(p.dtype) for p in model.parameters()})
+        out["lora_layers"] = sum(type(m).__module__.startswith("peft") for m in model.modules())
         out["patched_bytes"] = _weight_bytes(model)
         blocks = getattr(model, "_repeated_blocks", None) or []
         out["repeated_blocks"] = list(blocks)
