@@ -1037,6 +1037,7 @@ def sglang_generate(root: str) -> dict:
     import pathlib
     import re
     import subprocess
+    import time
 
     import sglang
 
@@ -1051,13 +1052,16 @@ def sglang_generate(root: str) -> dict:
             # a CPU runs float32 throughout (the text encoders' bf16 default meets a float32 transformer)
             "--text-encoder-precisions", "fp32", "fp32", "--dit-precision", "fp32", "--vae-precision", "fp32"]
     env = {**os.environ, "TORCH_LOGS": "dynamo,graph_breaks,recompiles"}
+    start = time.perf_counter()
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
     log = proc.stdout + proc.stderr
-    traced = re.findall(r"\[(\d+)/(\d+)\] Step 1: torchdynamo start tracing (\S+) (\S+):\d+", log)
+    traced = re.findall(r"\[(\d+)/(\d+)\] Step 1: torchdynamo start tracing (\S+) (\S+):(\d+)", log)
     return {"returncode": proc.returncode, "log_tail": log[-3000:] if proc.returncode else "",
             "images": sorted(p.suffix for p in out_dir.glob("*")) if out_dir.exists() else [],
-            "transformer_frames": sorted({f"{frame}/{again}" for frame, again, _, path in traced if path.endswith("dits/flux.py")}),
-            "recompiled": sorted({f"{name} {path.split('sglang/')[-1]}" for _, again, name, path in traced if again != "0"}),
+            "wall_s": round(time.perf_counter() - start, 1),  # reported, never asserted
+            "transformer_frames": sorted({f"{frame}/{again}" for frame, again, _, path, _ in traced if path.endswith("dits/flux.py")}),
+            "transformer_code": sorted({f"{name} flux.py:{line}" for _, _, name, path, line in traced if path.endswith("dits/flux.py")}),
+            "recompiled": sorted({f"{name} {path.split('sglang/')[-1]}" for _, again, name, path, _ in traced if again != "0"}),
             "breaks": len(re.findall(r"Graph break in user code", log)),
             "applied_in_worker": sorted(set(re.findall(r"fluxfix: (\S+) applied", log)))}
 
