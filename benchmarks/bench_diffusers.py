@@ -6,7 +6,9 @@ without fluxfix, one variant per process (fluxfix on or off from the start: FLUX
 
 Variants: <weights>-<compile>. weights: bf16; fp8 (enable_layerwise_casting, float8_e4m3fn storage,
 bf16 compute); go (bf16, enable_group_offload block_level: weights on the CPU, one block at a time
-on the GPU); gostream (the same with use_stream=True: the next block prefetched on a side stream).
+on the GPU); gostream (the same with use_stream=True: the next block prefetched on a side stream);
+fbc (bf16 with FirstBlockCache at threshold 0: it never reuses, so what it adds per step is the cost of
+its compile-disabled decision, a `.item()` read back every step).
 compile: eager; regional (compile_repeated_blocks); whole (model.compile()); remedy (model.compile()
 with FLUXFIX_COMPILE=regional). fluxfix is on for fp8/go/gostream and for remedy, off for bf16 and
 for any variant ending in -unpatched (fp8-whole-unpatched, go-whole-unpatched, ...). The model is the published architecture
@@ -108,13 +110,25 @@ def main(argv=None) -> int:
     if variant.startswith("go"):
         net.enable_group_offload(onload_device=torch.device("cuda"), offload_device=torch.device("cpu"), offload_type="block_level",
                                  num_blocks_per_group=1, use_stream=variant.startswith("gostream"))
+    cached = variant.startswith("fbc")
+    if cached:
+        from diffusers import FirstBlockCacheConfig
+
+        net.enable_cache(FirstBlockCacheConfig(threshold=0.0))
+    reset = net._reset_stateful_cache if cached else (lambda: None)  # a new resolution: the cached residuals start over
     res["weight_gib"] = sum(p.numel() * p.element_size() for p in net.parameters()) / 2**30
     res["gpu_weight_gib"] = sum(p.numel() * p.element_size() for p in net.parameters() if p.is_cuda) / 2**30
     first, second = RESOLUTIONS[args.model]
+    import contextlib
+
+    def run(**x):  # one denoiser call, in a cache context as diffusers' pipelines make one per call
+        with net.cache_context("cond") if cached else contextlib.nullcontext():
+            return net(**x)
+
     with torch.no_grad():
-        reference = net(**inputs(args.model, first, 0, dtype))[0].float()
+        reference = run(**inputs(args.model, first, 0, dtype))[0].float()
+        reset()
         torch.cuda.synchronize()
-        run = net
         if variant.endswith("regional"):
             net.compile_repeated_blocks()
         elif "whole" in variant or remedy:
@@ -128,11 +142,13 @@ def main(argv=None) -> int:
         logging.getLogger("torch._dynamo").addHandler(hits)
         emit("built")
         for label, resolution in (("res1", first), ("res2", second)):
+            reset()
             start = time.perf_counter()
             run(**inputs(args.model, resolution, 1, dtype))
             torch.cuda.synchronize()
             res[f"{label}_first_call_s"] = time.perf_counter() - start
             if label == "res1":
+                reset()
                 again = run(**inputs(args.model, first, 0, dtype))[0].float()
                 res["rel_l2_vs_eager"] = ((again - reference).norm() / reference.norm()).item()
             times = []
