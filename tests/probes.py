@@ -918,6 +918,76 @@ def group_offloading(offload_type: str, compile_how: str) -> dict:
     return out
 
 
+def first_block_cache() -> dict:
+    """diffusers' FirstBlockCache on a small FLUX.1 (2+2 blocks), blocks compiled regionally from the
+    first call as a pipeline drives it (a cache context per denoiser call, the state reset for a new
+    image), three resolutions, the recompile limit lowered to 2 (a real model's block kinds and
+    resolutions against the limit of 8): limit hits, recompiles of the registry wrapper, outputs,
+    unpatched and with fluxfix."""
+    import logging
+
+    import torch
+
+    import fluxfix
+    from patches.diffusers.group_offloading import recompile_limit_hits
+    from patches.diffusers.models import small
+
+    calls = [(1, 0), (1, 1), (2, 2), (2, 3), (3, 4)]  # (resolution, step): a new image at each new resolution
+
+    def build():
+        from diffusers import FirstBlockCacheConfig
+
+        model, inputs = small("flux", layers=(2, 2))
+        model.enable_cache(FirstBlockCacheConfig(threshold=0.05))
+        return model, inputs
+
+    def steps(model, inputs):
+        outputs, last = [], None
+        for resolution, step in calls:
+            if resolution != last:
+                model._reset_stateful_cache()
+            last = resolution
+            with model.cache_context("cond"):
+                outputs.append(model(**inputs(resolution, step))[0])
+        return outputs
+
+    def compiled_run():
+        model, inputs = build()
+        torch._dynamo.reset()
+        model.compile_repeated_blocks(backend="eager")
+        recompiles = []
+        handler = logging.Handler()
+        handler.emit = lambda record: recompiles.append(record.getMessage())
+        log = logging.getLogger("torch._dynamo")  # "Recompiling function new_forward in .../hooks.py"
+        got = []
+        with torch._dynamo.config.patch(recompile_limit=2):
+            torch._logging.set_logs(recompiles=True)
+            log.addHandler(handler)
+            try:
+                hits = recompile_limit_hits(lambda: got.extend(steps(model, inputs)))
+            finally:
+                log.removeHandler(handler)
+                torch._logging.set_logs()
+        wrapper = sum("new_forward" in r and "hooks/hooks.py" in r for r in recompiles)
+        return {"wrapper_limit_hits": [h for h in hits if "hooks/hooks.py" in h], "other_limit_hits": [h for h in hits if "hooks/hooks.py" not in h],
+                "wrapper_recompiles": wrapper, "outputs": got}
+
+    out = {}
+    with torch.no_grad():
+        model, inputs = build()
+        eager = steps(model, inputs)
+        unpatched = compiled_run()
+        activate()
+        model, inputs = build()
+        out["eager_identical"] = all(g.equal(e) for g, e in zip(steps(model, inputs), eager))
+        patched = compiled_run()
+        for name, got in (("unpatched", unpatched), ("patched", patched)):
+            got["error"] = max(((g - e).abs().max() / e.abs().max()).item() for g, e in zip(got.pop("outputs"), eager))
+            out[name] = got
+        out["status"] = {r.name: [r.verdict.value, r.reason] for r in fluxfix.status()}["diffusers-first-block-cache"]
+    return out
+
+
 def flux_forward_warnings() -> dict:
     """FLUX.1's forward called with 3-d ids and an unexpected attention kwarg (both warn): unpatched
     fullgraph breaks at the warning; patched it compiles, and eagerly the same records come from the

@@ -93,6 +93,19 @@ def test_group_offloading_compiles_without_a_recompile_storm(version, offload_ty
     assert r["status"][0] == "applied", r["status"]
 
 
+@pytest.mark.parametrize("version", ["0.36.0", "0.42.1"])
+def test_first_block_cache_compiles_without_a_recompile_storm(version):
+    r = run_probe(version, "first_block_cache", host="diffusers")
+    # unpatched the head block's decision breaks inside the hooks and every block enters the registry's one wrapper
+    assert r["unpatched"]["wrapper_limit_hits"] and r["unpatched"]["wrapper_recompiles"] > 0, r["unpatched"]
+    assert r["patched"]["wrapper_limit_hits"] == [], r["patched"]  # a copy per block kind: each once per shape
+    # the head hook's own frame (one block) recompiles for its state's first step and shapes: at most 4, under 8
+    assert all("first_block_cache.py" in h for h in r["patched"]["other_limit_hits"]), r["patched"]
+    assert r["eager_identical"] is True
+    assert r["patched"]["error"] < 1e-5 and r["unpatched"]["error"] < 1e-5, r
+    assert r["status"][0] == "applied", r["status"]
+
+
 @pytest.mark.newest_torch
 @pytest.mark.parametrize("version", ["0.42.1"])  # with the LoRA-scale wrapper's warning; every release: the contract
 def test_flux_forward_warnings_no_longer_break_the_graph(version):
