@@ -64,8 +64,6 @@ class FirstBlockCache(DiffusersPatch):
             raise StepAside(Verdict.NOT_NEEDED, "FBCHeadBlockHook's decision is not compile-disabled here: no break inside the hooks")
         return {name: getattr(module, name) for name in APPLY_FUNCTIONS}
 
-    boundary = "the head block's cache decision (compile-disabled by design: one .item() a step)"
-
     def apply(self, module, sites):
         for name, apply in sites.items():
             setattr(module, name, wrap_apply(apply))
