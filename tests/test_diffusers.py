@@ -93,7 +93,7 @@ def test_group_offloading_compiles_without_a_recompile_storm(version, offload_ty
     assert r["status"][0] == "applied", r["status"]
 
 
-@pytest.mark.parametrize("version", ["0.36.0", "0.42.1"])
+@pytest.mark.parametrize("version", ["0.42.1"])  # 0.36.0 passes the same (measured; 68 s more): its verdict in test_verdicts
 def test_first_block_cache_compiles_without_a_recompile_storm(version):
     r = run_probe(version, "first_block_cache", host="diffusers")
     # unpatched the head block's decision breaks inside the hooks and every block enters the registry's one wrapper
