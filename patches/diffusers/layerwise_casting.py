@@ -91,7 +91,7 @@ def cast_layer_forward(module, *args, **kwargs):
 
 
 def wrap_apply_hook(apply_hook, hook_name):
-    """diffusers' apply_layerwise_casting_hook, then the layer's forward as a CastLayerForward where
+    """diffusers' apply_layerwise_casting_hook, then `cast_layer_forward` bound as the layer's forward where
     the casting hook is the layer's only hook (with others the chain stays diffusers')."""
     import functools
     import types
