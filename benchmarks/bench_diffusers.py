@@ -21,6 +21,7 @@ weight bytes, and the relative L2 error of the first output against the same mod
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -119,7 +120,6 @@ def main(argv=None) -> int:
     res["weight_gib"] = sum(p.numel() * p.element_size() for p in net.parameters()) / 2**30
     res["gpu_weight_gib"] = sum(p.numel() * p.element_size() for p in net.parameters() if p.is_cuda) / 2**30
     first, second = RESOLUTIONS[args.model]
-    import contextlib
 
     def run(**x):  # one denoiser call, in a cache context as diffusers' pipelines make one per call
         with net.cache_context("cond") if cached else contextlib.nullcontext():

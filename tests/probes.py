@@ -924,12 +924,10 @@ def first_block_cache() -> dict:
     image), three resolutions, the recompile limit lowered to 2 (a real model's block kinds and
     resolutions against the limit of 8): limit hits, recompiles of the registry wrapper, outputs,
     unpatched and with fluxfix."""
-    import logging
-
     import torch
 
     import fluxfix
-    from patches.diffusers.group_offloading import recompile_limit_hits
+    from patches.diffusers.group_offloading import dynamo_messages, limit_hits
     from patches.diffusers.models import small
 
     calls = [(1, 0), (1, 1), (2, 2), (2, 3), (3, 4)]  # (resolution, step): a new image at each new resolution
@@ -955,20 +953,15 @@ def first_block_cache() -> dict:
         model, inputs = build()
         torch._dynamo.reset()
         model.compile_repeated_blocks(backend="eager")
-        recompiles = []
-        handler = logging.Handler()
-        handler.emit = lambda record: recompiles.append(record.getMessage())
-        log = logging.getLogger("torch._dynamo")  # "Recompiling function new_forward in .../hooks.py"
         got = []
         with torch._dynamo.config.patch(recompile_limit=2):
-            torch._logging.set_logs(recompiles=True)
-            log.addHandler(handler)
+            torch._logging.set_logs(recompiles=True)  # "Recompiling function new_forward in .../hooks.py" too
             try:
-                hits = recompile_limit_hits(lambda: got.extend(steps(model, inputs)))
+                messages = dynamo_messages(lambda: got.extend(steps(model, inputs)))
             finally:
-                log.removeHandler(handler)
                 torch._logging.set_logs()
-        wrapper = sum("new_forward" in r and "hooks/hooks.py" in r for r in recompiles)
+        hits = limit_hits(messages)
+        wrapper = sum("Recompiling function new_forward" in m and "hooks/hooks.py" in m for m in messages)
         return {"wrapper_limit_hits": [h for h in hits if "hooks/hooks.py" in h], "other_limit_hits": [h for h in hits if "hooks/hooks.py" not in h],
                 "wrapper_recompiles": wrapper, "outputs": got}
 

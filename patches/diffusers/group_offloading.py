@@ -29,21 +29,30 @@ def _offloaded_forward(function_reference, module, *args, **kwargs):
     return function_reference.post_forward(module, function_reference.forward(*args, **kwargs))
 
 
-def recompile_limit_hits(run) -> list[str]:
-    """dynamo's "hit config.recompile_limit" warnings while `run()` runs."""
+def dynamo_messages(run) -> list[str]:
+    """What dynamo logs while `run()` runs (its warnings; more where torch's logging is turned up)."""
     import logging
 
-    hits = []
+    messages = []
     handler = logging.Handler()
-    handler.emit = lambda record: hits.append(record.getMessage())
+    handler.emit = lambda record: messages.append(record.getMessage())
     log = logging.getLogger("torch._dynamo")
     log.addHandler(handler)
     try:
         run()
     finally:
         log.removeHandler(handler)
-    # "torch._dynamo hit config.recompile_limit (8)" and the function it names
-    return [" ".join(line.strip() for line in h.splitlines()[:2]) for h in hits if "recompile_limit" in h or "cache_size_limit" in h]
+    return messages
+
+
+def limit_hits(messages) -> list[str]:
+    """dynamo's "hit config.recompile_limit (8)" warnings among `messages`, with the function each names."""
+    return [" ".join(line.strip() for line in m.splitlines()[:2]) for m in messages if "recompile_limit" in m or "cache_size_limit" in m]
+
+
+def recompile_limit_hits(run) -> list[str]:
+    """dynamo's "hit config.recompile_limit" warnings while `run()` runs."""
+    return limit_hits(dynamo_messages(run))
 
 
 class GroupOffloading(DiffusersPatch):
