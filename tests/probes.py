@@ -981,6 +981,24 @@ def first_block_cache() -> dict:
     return out
 
 
+def caching_hook(cache: str) -> dict:
+    """A caching hook (taylorseer | mag-cache) on a small FLUX.1, blocks compiled regionally from the
+    first call, six steps at each of three resolutions (`models.caching_hook_run`): limit hits, graphs
+    and error against eager, unpatched and with fluxfix; eager outputs with fluxfix against without."""
+    import fluxfix
+    from patches.diffusers.models import caching_hook_run
+
+    eager = caching_hook_run(cache, compiled=False)["outputs"]
+    out = {"unpatched": caching_hook_run(cache)}
+    activate()
+    out["eager_identical"] = all(g.equal(e) for g, e in zip(caching_hook_run(cache, compiled=False)["outputs"], eager))
+    out["patched"] = caching_hook_run(cache)
+    for got in (out["unpatched"], out["patched"]):
+        got["error"] = max(((g - e).abs().max() / e.abs().max()).item() for g, e in zip(got.pop("outputs"), eager))
+    out["status"] = {r.name: [r.verdict.value, r.reason] for r in fluxfix.status()}[f"diffusers-{cache}" if cache == "mag-cache" else "diffusers-taylorseer-cache"]
+    return out
+
+
 def flux_forward_warnings() -> dict:
     """FLUX.1's forward called with 3-d ids and an unexpected attention kwarg (both warn): unpatched
     fullgraph breaks at the warning; patched it compiles, and eagerly the same records come from the

@@ -106,6 +106,25 @@ def test_first_block_cache_compiles_without_a_recompile_storm(version):
     assert r["status"][0] == "applied", r["status"]
 
 
+def test_taylorseer_cache_compiles_without_a_recompile_storm():
+    r = run_probe("0.42.1", "caching_hook", "taylorseer", host="diffusers")
+    # unpatched the frame resumed after the hook's disabled decision recompiles per layer kind, decision and step
+    assert any("taylorseer_cache.py" in h for h in r["unpatched"]["limit_hits"]), r["unpatched"]
+    assert r["patched"]["limit_hits"] == [], r["patched"]
+    assert r["patched"]["graphs"] > 0 and r["eager_identical"] is True
+    assert r["patched"]["error"] < 1e-5 and r["unpatched"]["error"] < 1e-5, r
+    assert r["status"][0] == "applied", r["status"]
+
+
+def test_mag_cache_blocks_compile():
+    r = run_probe("0.42.1", "caching_hook", "mag-cache", host="diffusers")
+    assert r["unpatched"]["graphs"] == 0, r["unpatched"]  # every block's forward inside a recursive disable
+    # with fluxfix each block class compiles (FLUX.1: double and single), also at three resolutions: no limit hit
+    assert r["patched"]["graphs"] >= 2 and r["patched"]["limit_hits"] == [], r["patched"]
+    assert r["eager_identical"] is True and r["patched"]["error"] < 1e-5, r
+    assert r["status"][0] == "applied", r["status"]
+
+
 @pytest.mark.newest_torch
 @pytest.mark.parametrize("version", ["0.42.1"])  # with the LoRA-scale wrapper's warning; every release: the contract
 def test_flux_forward_warnings_no_longer_break_the_graph(version):

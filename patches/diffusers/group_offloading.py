@@ -18,15 +18,10 @@ from __future__ import annotations
 import functools
 
 from fluxfix import StepAside, Verdict, hookimpl
+from patches.diffusers.eager_hooks import run_hook_eagerly
 from patches.diffusers.host import DiffusersPatch
 
 HOOK_CLASSES = ("GroupOffloadingHook", "LazyPrefetchGroupOffloadingHook", "LayerExecutionTrackerHook")
-
-
-def _offloaded_forward(function_reference, module, *args, **kwargs):
-    """What diffusers' wrapper does for one hook, in a code object of fluxfix's own."""
-    args, kwargs = function_reference.pre_forward(module, *args, **kwargs)
-    return function_reference.post_forward(module, function_reference.forward(*args, **kwargs))
 
 
 def dynamo_messages(run) -> list[str]:
@@ -104,15 +99,12 @@ class GroupOffloading(DiffusersPatch):
 
         registry, register = module.HookRegistry, module.HookRegistry.register_hook
         kinds = tuple({cls for cls, _ in sites.values() if cls is not registry})  # the offloading hooks
-        offloaded_forward = torch.compiler.disable(_offloaded_forward, recursive=False)
 
         @functools.wraps(register)
         def register_hook(self, hook, name):
             register(self, hook, name)
-            if isinstance(hook, kinds):  # diffusers' wrapper stays the one `remove_hook` unwinds to
-                wrapper = self._module_ref.forward
-                self._module_ref.forward = functools.update_wrapper(
-                    functools.partial(offloaded_forward, hook.fn_ref, self._module_ref), wrapper.__wrapped__)
+            if isinstance(hook, kinds):
+                run_hook_eagerly(self._module_ref, hook)
 
         originals = {name: vars(cls)[attr] for name, (cls, attr) in sites.items()}
         for name, (cls, attr) in sites.items():

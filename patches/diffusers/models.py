@@ -71,3 +71,42 @@ def small(kind: str, seed: int = 0, layers: tuple = (1, 1)):
 def small_flux(seed: int = 0):
     model, inputs = small("flux", seed)
     return model, inputs()
+
+
+def caching_hook_run(cache: str, compiled: bool = True, resolutions=(1, 2, 3), steps: int = 6, limit: int = 8) -> dict:
+    """A small FLUX.1 (2+2 blocks) with a caching hook (taylorseer | mag-cache) driven as a pipeline
+    does (a cache context per denoiser call, the cache reset for each new image), `steps` steps at each
+    resolution, its blocks compiled regionally before the first call (backend eager) or not at all,
+    under recompile limit `limit`: dynamo's recompile-limit hits, the graphs it compiled, the outputs."""
+    import torch
+
+    from patches.diffusers.group_offloading import dynamo_messages, limit_hits
+
+    model, inputs = small("flux", layers=(2, 2))
+    if cache == "taylorseer":
+        from diffusers import TaylorSeerCacheConfig
+
+        model.enable_cache(TaylorSeerCacheConfig(cache_interval=2, disable_cache_before_step=1, max_order=1))
+    elif cache == "mag-cache":  # a threshold that skips some steps after the first ones
+        from diffusers import MagCacheConfig
+
+        model.enable_cache(MagCacheConfig(threshold=0.5, num_inference_steps=steps, mag_ratios=[1.0] * steps, retention_ratio=0.2))
+    else:
+        raise ValueError(f"no caching hook {cache!r}; choose taylorseer or mag-cache")
+    outputs = []
+
+    def run():
+        with torch.no_grad():
+            for resolution in resolutions:
+                for step in range(steps):
+                    with model.cache_context("cond"):
+                        outputs.append(model(**inputs(resolution, step))[0])
+                model._reset_stateful_cache()
+
+    torch._dynamo.reset()
+    before = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    if compiled:
+        model.compile_repeated_blocks(backend="eager")
+    with torch._dynamo.config.patch(recompile_limit=limit):
+        hits = limit_hits(dynamo_messages(run))
+    return {"limit_hits": hits, "graphs": torch._dynamo.utils.counters["stats"]["unique_graphs"] - before, "outputs": outputs}

@@ -1,0 +1,77 @@
+"""Run a diffusers hook's own Python eagerly and compile only the module beneath it.
+
+Every hooked module runs through one wrapper function of diffusers' hook registry (`hooks/hooks.py`,
+`new_forward`), and dynamo keeps one cache per code object. A hook that breaks the graph (a
+compile-disabled transfer or cache decision) makes that wrapper, and the frames resumed inside the
+hook, frames of their own entered by every hooked module: they recompile per module kind, argument
+count, shape and, where the hook's bookkeeping is traced, per step, until the recompile limit sends
+the rest to eager. Here such a module's wrapper and its hook's `new_forward` are functions dynamo
+does not trace (their callees it does): the hook's code runs exactly as diffusers wrote it, between
+graphs, and the module's own forward is a frame of its own, shared by every module of its class.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+
+
+def _hooked_forward(function_reference, module, *args, **kwargs):
+    """What diffusers' wrapper does for one hook, in a code object of fluxfix's own."""
+    args, kwargs = function_reference.pre_forward(module, *args, **kwargs)
+    return function_reference.post_forward(module, function_reference.forward(*args, **kwargs))
+
+
+@functools.cache
+def eager_wrapper():
+    import torch
+
+    return torch.compiler.disable(_hooked_forward, recursive=False)
+
+
+def run_hook_eagerly(module, hook) -> bool:
+    """Give `module`, whose registry just registered `hook` last, a wrapper dynamo does not trace.
+    diffusers' wrapper stays the one `remove_hook` unwinds to. False where the module's forward is not
+    diffusers' wrapper for that hook (left as it is)."""
+    forward, registry = vars(module).get("forward"), getattr(module, "_diffusers_hook", None)
+    if not (isinstance(forward, functools.partial) and forward.args == (module,) and registry is not None
+            and registry._hook_order and registry.hooks[registry._hook_order[-1]] is hook):
+        return False
+    module.forward = functools.update_wrapper(functools.partial(eager_wrapper(), hook.fn_ref, module), forward.__wrapped__)
+    return True
+
+
+def not_traced(function):
+    """`function` (or, if compile-disabled already, the function under that) as dynamo's non-recursive
+    skip: its own frame runs eagerly, the frames it calls compile."""
+    import torch
+
+    return torch.compiler.disable(getattr(function, "__wrapped__", function), recursive=False)
+
+
+def registering_eagerly(apply, parameter: str):
+    """`apply`, a diffusers function that registers one hook on the module it is given as `parameter`,
+    wrapped so that the module then runs that hook eagerly (`run_hook_eagerly`)."""
+    signature = inspect.signature(apply)
+
+    @functools.wraps(apply)
+    def apply_hook(*args, **kwargs):
+        result = apply(*args, **kwargs)
+        module = signature.bind(*args, **kwargs).arguments[parameter]
+        registry = module._diffusers_hook
+        run_hook_eagerly(module, registry.hooks[registry._hook_order[-1]])
+        return result
+
+    return apply_hook
+
+
+def replace(sites: dict, replacements: dict):
+    """Set each (owner, attribute) of `sites` to its replacement; the undo that puts the originals back."""
+    originals = {name: vars(owner)[attr] for name, (owner, attr) in sites.items()}
+    for name, (owner, attr) in sites.items():
+        setattr(owner, attr, replacements[name])
+
+    def undo():
+        for name, (owner, attr) in sites.items():
+            setattr(owner, attr, originals[name])
+
+    return undo
