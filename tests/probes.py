@@ -995,7 +995,7 @@ def caching_hook(cache: str) -> dict:
     out["patched"] = caching_hook_run(cache)
     for got in (out["unpatched"], out["patched"]):
         got["error"] = max(((g - e).abs().max() / e.abs().max()).item() for g, e in zip(got.pop("outputs"), eager))
-    out["status"] = {r.name: [r.verdict.value, r.reason] for r in fluxfix.status()}[f"diffusers-{cache}" if cache == "mag-cache" else "diffusers-taylorseer-cache"]
+    out["status"] = {r.name: [r.verdict.value, r.reason] for r in fluxfix.status()}[{"taylorseer": "diffusers-taylorseer-cache", "mag-cache": "diffusers-mag-cache"}[cache]]
     return out
 
 

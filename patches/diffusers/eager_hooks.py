@@ -28,15 +28,23 @@ def eager_wrapper():
     return torch.compiler.disable(_hooked_forward, recursive=False)
 
 
+def last_hook(module):
+    """The hook registered last on `module` where its `forward` is still diffusers' registry wrapper
+    for that hook (as `register_hook` leaves it); None otherwise (another wrapper came after)."""
+    forward, registry = vars(module).get("forward"), getattr(module, "_diffusers_hook", None)
+    if isinstance(forward, functools.partial) and forward.args == (module,) and registry is not None and registry._hook_order:
+        return registry.hooks[registry._hook_order[-1]]
+    return None
+
+
 def run_hook_eagerly(module, hook) -> bool:
     """Give `module`, whose registry just registered `hook` last, a wrapper dynamo does not trace.
     diffusers' wrapper stays the one `remove_hook` unwinds to. False where the module's forward is not
     diffusers' wrapper for that hook (left as it is)."""
-    forward, registry = vars(module).get("forward"), getattr(module, "_diffusers_hook", None)
-    if not (isinstance(forward, functools.partial) and forward.args == (module,) and registry is not None
-            and registry._hook_order and registry.hooks[registry._hook_order[-1]] is hook):
+    if hook is None or last_hook(module) is not hook:
         return False
-    module.forward = functools.update_wrapper(functools.partial(eager_wrapper(), hook.fn_ref, module), forward.__wrapped__)
+    wrapped = vars(module)["forward"].__wrapped__
+    module.forward = functools.update_wrapper(functools.partial(eager_wrapper(), hook.fn_ref, module), wrapped)
     return True
 
 
@@ -57,8 +65,7 @@ def registering_eagerly(apply, parameter: str):
     def apply_hook(*args, **kwargs):
         result = apply(*args, **kwargs)
         module = signature.bind(*args, **kwargs).arguments[parameter]
-        registry = module._diffusers_hook
-        run_hook_eagerly(module, registry.hooks[registry._hook_order[-1]])
+        run_hook_eagerly(module, last_hook(module))
         return result
 
     return apply_hook

@@ -19,6 +19,7 @@ import functools
 import types
 
 from fluxfix import StepAside, Verdict, hookimpl
+from patches.diffusers.eager_hooks import last_hook
 from patches.diffusers.host import DiffusersPatch
 
 APPLY_FUNCTIONS = ("_apply_fbc_head_block_hook", "_apply_fbc_block_hook")
@@ -27,10 +28,11 @@ _CODE = {}  # (wrapper code, block class, hook class, is tail) -> the code objec
 
 def wrapper_per_kind(block) -> None:
     """Give `block`'s registry wrapper, just installed for its cache hook, the code of its kind."""
-    forward, registry = vars(block).get("forward"), getattr(block, "_diffusers_hook", None)
-    if not (isinstance(forward, functools.partial) and forward.args == (block,) and registry and registry._hook_order):
+    hook = last_hook(block)
+    if hook is None:
         return  # not diffusers' wrapper as registered (another hook came first): left as it is
-    hook, func = registry.hooks[registry._hook_order[-1]], forward.func
+    forward = vars(block)["forward"]
+    func = forward.func  # diffusers' new_forward
     key = (func.__code__, type(block), type(hook), getattr(hook, "is_tail", False))
     code = _CODE.setdefault(key, func.__code__.replace())  # a new code object: a dynamo cache of its own
     own = types.FunctionType(code, func.__globals__, func.__name__, func.__defaults__, func.__closure__)

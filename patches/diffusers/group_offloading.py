@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 
 from fluxfix import StepAside, Verdict, hookimpl
-from patches.diffusers.eager_hooks import run_hook_eagerly
+from patches.diffusers.eager_hooks import replace, run_hook_eagerly
 from patches.diffusers.host import DiffusersPatch
 
 HOOK_CLASSES = ("GroupOffloadingHook", "LazyPrefetchGroupOffloadingHook", "LayerExecutionTrackerHook")
@@ -106,15 +106,8 @@ class GroupOffloading(DiffusersPatch):
             if isinstance(hook, kinds):
                 run_hook_eagerly(self._module_ref, hook)
 
-        originals = {name: vars(cls)[attr] for name, (cls, attr) in sites.items()}
-        for name, (cls, attr) in sites.items():
-            setattr(cls, attr, register_hook if cls is registry else torch.compiler.disable(originals[name]))
-
-        def undo():
-            for name, (cls, attr) in sites.items():
-                setattr(cls, attr, originals[name])
-
-        return undo
+        return replace(sites, {name: register_hook if cls is registry else torch.compiler.disable(vars(cls)[attr])
+                               for name, (cls, attr) in sites.items()})
 
 
 @hookimpl
