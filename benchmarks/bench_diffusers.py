@@ -8,7 +8,9 @@ Variants: <weights>-<compile>. weights: bf16; fp8 (enable_layerwise_casting, flo
 bf16 compute); go (bf16, enable_group_offload block_level: weights on the CPU, one block at a time
 on the GPU); gostream (the same with use_stream=True: the next block prefetched on a side stream);
 fbc (bf16 with FirstBlockCache at threshold 0: it never reuses, so what it adds per step is the cost of
-its compile-disabled decision, a `.item()` read back every step).
+its compile-disabled decision, a `.item()` read back every step); ts (bf16 with TaylorSeer at its defaults)
+and mag (bf16 with MagCache, diffusers' FLUX ratios): both skip steps on a schedule, so their ms is the mean per step
+of a whole --image-steps image from a reset cache, and their first call is a whole image.
 compile: eager; regional (compile_repeated_blocks); whole (model.compile()); remedy (model.compile()
 with FLUXFIX_COMPILE=regional). fluxfix is on for fp8/go/gostream and for remedy, off for bf16 and
 for any variant ending in -unpatched (fp8-whole-unpatched, go-whole-unpatched, ...). The model is the published architecture
@@ -39,7 +41,70 @@ def parse_args(argv=None):
     p.add_argument("--variant", required=True)
     p.add_argument("--steps", type=int, default=8, help="timed calls per resolution")
     p.add_argument("--out", default="-")
+    p.add_argument("--profile", metavar="TRACE", help="after the timed steps, profile one more call: the H2D copy engine's busy and "
+                   "idle time, kernel time, host syncs (into the results); the Chrome trace, gzipped, to TRACE")
+    p.add_argument("--image-steps", type=int, default=28, help="steps per image for the caches timed per image (ts, mag)")
     return p.parse_args(argv)
+
+
+def cache_config(kind: str, steps: int):
+    """diffusers' cache config for a variant's weights prefix, None for no cache. fbc at threshold 0 never reuses a step
+    (what it adds is its decision's cost); ts (TaylorSeer) and mag (MagCache with diffusers' FLUX ratios) at their
+    defaults skip steps on a schedule, so those are timed per whole image."""
+    if kind == "fbc":
+        from diffusers import FirstBlockCacheConfig
+
+        return FirstBlockCacheConfig(threshold=0.0)
+    if kind == "ts":
+        from diffusers import TaylorSeerCacheConfig
+
+        return TaylorSeerCacheConfig()
+    if kind == "mag":
+        from diffusers import MagCacheConfig
+        from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
+
+        return MagCacheConfig(mag_ratios=FLUX_MAG_RATIOS, num_inference_steps=steps)
+    return None
+
+
+def union_ms(intervals) -> float:
+    """Milliseconds covered by the (start, end) microsecond intervals, overlaps counted once."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total / 1000
+
+
+def profile(call, trace) -> dict:
+    """One `call()` under torch.profiler: where its wall time goes on the GPU's copy engine and compute units, and on the host."""
+    import gzip
+    import shutil
+
+    import torch
+    from torch.profiler import ProfilerActivity
+
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        start = time.perf_counter()
+        call()
+        torch.cuda.synchronize()
+        wall = (time.perf_counter() - start) * 1000
+    events = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    copies = sorted((e.time_range.start, e.time_range.end) for e in events if "HtoD" in e.name)
+    kernels = [(e.time_range.start, e.time_range.end) for e in events if "Memcpy" not in e.name and "Memset" not in e.name]
+    gaps = sorted((b[0] - a[1]) / 1000 for a, b in zip(copies, copies[1:]) if b[0] > a[1])
+    host = {e.key: e.cpu_time_total / 1000 for e in prof.key_averages() if e.key in ("cudaStreamSynchronize", "cudaMemcpyAsync", "cudaLaunchKernel")}
+    if trace:
+        prof.export_chrome_trace(trace + ".json")
+        with open(trace + ".json", "rb") as src, gzip.open(trace, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.remove(trace + ".json")
+    return {"wall_ms": wall, "h2d_busy_ms": union_ms(copies), "h2d_copies": len(copies),
+            "h2d_span_ms": (copies[-1][1] - copies[0][0]) / 1000 if copies else 0, "kernel_busy_ms": union_ms(kernels),
+            "h2d_gaps_ms": sum(gaps), "h2d_gaps_over_0.1ms": sum(g > 0.1 for g in gaps), "h2d_largest_gaps_ms": gaps[-5:],
+            "host_ms": host}
 
 
 def inputs(model: str, resolution, step: int, dtype, device="cuda") -> dict:
@@ -111,11 +176,11 @@ def main(argv=None) -> int:
     if variant.startswith("go"):
         net.enable_group_offload(onload_device=torch.device("cuda"), offload_device=torch.device("cpu"), offload_type="block_level",
                                  num_blocks_per_group=1, use_stream=variant.startswith("gostream"))
-    cached = variant.startswith("fbc")
+    cache = cache_config(variant.split("-")[0], args.image_steps)
+    cached = cache is not None
     if cached:
-        from diffusers import FirstBlockCacheConfig
-
-        net.enable_cache(FirstBlockCacheConfig(threshold=0.0))
+        net.enable_cache(cache)
+    images = variant.startswith(("ts", "mag"))  # caches that skip steps on a schedule: timed per whole image
     reset = net._reset_stateful_cache if cached else (lambda: None)  # a new resolution: the cached residuals start over
     res["weight_gib"] = sum(p.numel() * p.element_size() for p in net.parameters()) / 2**30
     res["gpu_weight_gib"] = sum(p.numel() * p.element_size() for p in net.parameters() if p.is_cuda) / 2**30
@@ -141,25 +206,40 @@ def main(argv=None) -> int:
         hits.emit = lambda r: res.__setitem__("limit_hits", res.get("limit_hits", 0) + ("recompile_limit" in r.getMessage()))
         logging.getLogger("torch._dynamo").addHandler(hits)
         emit("built")
+        def image(resolution):  # a whole denoising loop from a reset cache, as a pipeline runs it
+            steps = [inputs(args.model, resolution, step, dtype) for step in range(args.image_steps)]
+            reset()
+            for x in steps:
+                run(**x)
+
         for label, resolution in (("res1", first), ("res2", second)):
             reset()
             start = time.perf_counter()
-            run(**inputs(args.model, resolution, 1, dtype))
+            image(resolution) if images else run(**inputs(args.model, resolution, 1, dtype))
             torch.cuda.synchronize()
             res[f"{label}_first_call_s"] = time.perf_counter() - start
             if label == "res1":
                 reset()
                 again = run(**inputs(args.model, first, 0, dtype))[0].float()
                 res["rel_l2_vs_eager"] = ((again - reference).norm() / reference.norm()).item()
+            if images:
+                torch.cuda.synchronize()
+                start = time.perf_counter()
+                image(resolution)
+                torch.cuda.synchronize()
+                res[f"{label}_ms"] = (time.perf_counter() - start) * 1000 / args.image_steps  # mean per step of one image
             times = []
-            for step in range(2, 2 + args.steps):
+            for step in range(2, 2 + args.steps) if not images else ():
                 x = inputs(args.model, resolution, step, dtype)
                 torch.cuda.synchronize()
                 start = time.perf_counter()
                 run(**x)
                 torch.cuda.synchronize()
                 times.append((time.perf_counter() - start) * 1000)
-            res[f"{label}_ms"] = statistics.median(times)
+            if times:
+                res[f"{label}_ms"] = statistics.median(times)
+            if args.profile and label == "res1":
+                res["profile"] = profile(lambda: run(**inputs(args.model, resolution, 99, dtype)), args.profile)
             res[f"{label}_graphs"] = counters["stats"]["unique_graphs"]
             res[f"{label}_breaks"] = sum(counters["graph_break"].values())
             res["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
