@@ -869,6 +869,25 @@ def regional_compile(kind: str) -> dict:
     return out
 
 
+def frames_through_dynamo(run) -> list[str]:
+    """The names of the frames that enter dynamo's Python frame callback while `run()` runs (a frame
+    compiled already, or skipped for good, is decided in the interpreter hook and never gets there)."""
+    from torch._dynamo import trace_rules
+
+    names, check = [], trace_rules.check
+
+    def counting_check(obj, *args, **kwargs):
+        names.append(getattr(obj, "co_name", getattr(obj, "__name__", "?")))
+        return check(obj, *args, **kwargs)
+
+    trace_rules.check = counting_check
+    try:
+        run()
+    finally:
+        trace_rules.check = check
+    return names
+
+
 def group_offloading(offload_type: str, compile_how: str) -> dict:
     """diffusers' group offloading (CPU to CPU: its hooks and transfers run as on a GPU machine;
     `use_stream` needs a GPU) on a small FLUX.1 (2+4 blocks), compiled `whole` or `regional`
@@ -900,7 +919,8 @@ def group_offloading(offload_type: str, compile_how: str) -> dict:
             run = model
         got = []
         hits = recompile_limit_hits(lambda: got.extend(run(**inputs(r, s))[0] for r, s in calls))
-        return {"limit_hits": hits, "graphs": _graphs(), "breaks": sum(counters["graph_break"].values()), "outputs": got}
+        return {"limit_hits": hits, "graphs": _graphs(), "breaks": sum(counters["graph_break"].values()), "outputs": got,
+                "steady_frames": frames_through_dynamo(lambda: run(**inputs(*calls[-1])))}
 
     out = {}
     with torch.no_grad():
