@@ -6,7 +6,8 @@ without fluxfix, one variant per process (fluxfix on or off from the start: FLUX
 
 Variants: <weights>-<compile>. weights: bf16; fp8 (enable_layerwise_casting, float8_e4m3fn storage,
 bf16 compute); go (bf16, enable_group_offload block_level: weights on the CPU, one block at a time
-on the GPU); gostream (the same with use_stream=True: the next block prefetched on a side stream);
+on the GPU); gostream (the same with use_stream=True: the next block prefetched on a side stream); goleaf,
+goleafstream (leaf_level: a group per layer, without and with the stream);
 fbc (bf16 with FirstBlockCache at threshold 0: it never reuses, so what it adds per step is the cost of
 its compile-disabled decision, a `.item()` read back every step); ts (bf16 with TaylorSeer at its defaults)
 and mag (bf16 with MagCache, diffusers' FLUX ratios): both skip steps on a schedule, so their ms is the mean per step
@@ -174,8 +175,11 @@ def main(argv=None) -> int:
     if variant.startswith("fp8"):
         net.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
     if variant.startswith("go"):
-        net.enable_group_offload(onload_device=torch.device("cuda"), offload_device=torch.device("cpu"), offload_type="block_level",
-                                 num_blocks_per_group=1, use_stream=variant.startswith("gostream"))
+        weights = variant.split("-")[0]
+        leaf = "leaf" in weights
+        net.enable_group_offload(onload_device=torch.device("cuda"), offload_device=torch.device("cpu"),
+                                 offload_type="leaf_level" if leaf else "block_level", num_blocks_per_group=None if leaf else 1,
+                                 use_stream="stream" in weights)
     cache = cache_config(variant.split("-")[0], args.image_steps)
     cached = cache is not None
     if cached:

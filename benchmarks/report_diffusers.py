@@ -10,6 +10,7 @@ import json
 
 ORDER = ["bf16-eager", "bf16-regional", "bf16-whole", "fp8-eager", "fp8-whole-unpatched", "fp8-regional", "fp8-whole",
          "bf16-remedy", "go-eager", "go-whole-unpatched", "go-whole", "gostream-eager", "gostream-whole-unpatched", "gostream-whole",
+         "goleaf-eager", "goleaf-whole-unpatched", "goleaf-whole", "goleafstream-eager", "goleafstream-whole-unpatched", "goleafstream-whole",
          "fbc-eager", "fbc-regional-unpatched", "fbc-regional", "ts-eager", "ts-regional-unpatched", "ts-regional",
          "mag-eager", "mag-regional-unpatched", "mag-regional"]
 
