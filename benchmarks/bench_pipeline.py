@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""End-to-end benchmark of diffusers' real FluxPipeline, one variant per process (fluxfix must be on or
-off before diffusers is imported, so each variant sets its own environment first).
+"""End-to-end benchmark of diffusers' real pipelines (FluxPipeline, WanPipeline), one variant per process
+(fluxfix must be on or off before diffusers is imported, so each variant sets its own environment first).
 
-    python benchmarks/bench_pipeline.py --variant VARIANT --out results.jsonl [--steps 28] [--size full|small]
-        [--folder PATH] [--device cuda] [--requests 6] [--backend inductor] [--warm-cache]
+    python benchmarks/bench_pipeline.py --variant VARIANT --out results.jsonl [--model FLUX.1-dev|Wan2.1-T2V-1.3B]
+        [--steps 28] [--size full|small] [--folder PATH] [--device cuda] [--requests 6] [--backend inductor] [--warm-cache]
 
-The model is a FLUX.1-dev folder made by tests/model_folder.py (published configs, random weights;
-full size is ~32 GB of bf16 safetensors, made once in --folder), loaded by the host's own
-`FluxPipeline.from_pretrained(folder, torch_dtype=torch.bfloat16).to(device)`.
+The model is a folder made by tests/model_folder.py (published configs, random weights; FLUX.1-dev at full
+size is ~32 GB of bf16 safetensors, Wan 2.1 1.3B ~14 GB, made once in --folder), loaded by the host's own
+`DiffusionPipeline.from_pretrained(folder, torch_dtype=torch.bfloat16).to(device)` (the pipeline class its
+model_index.json names). Wan requests are videos (--frames, 81 at full size) with the pipeline's default
+guidance; FLUX.1 images use guidance 3.5.
 
 Variants (fluxfix on = FLUXFIX=1 and `import fluxfix` before diffusers; off = FLUXFIX=0, fluxfix never imported):
   eager                 no compile, fluxfix off
@@ -48,7 +50,6 @@ import time
 from typing import NamedTuple
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-MODEL = "FLUX.1-dev"
 log = logging.getLogger("bench_pipeline")
 
 
@@ -70,9 +71,13 @@ VARIANTS = {
     "fp8-compiled-fluxfix": Variant(True, None, True, "compile"),
 }
 
-# (height, width): FLUX's usual 1024 px and its two ~1 MP landscape/portrait sizes; small: the same
-# shapes in multiples of 16 (the pipeline's size rule), for CPU tests
-RESOLUTIONS = {"full": [(1024, 1024), (768, 1344), (1344, 768)], "small": [(64, 64), (48, 80), (80, 48)]}
+# (height, width): FLUX's usual 1024 px and its two ~1 MP landscape/portrait sizes; Wan 2.1 1.3B's 480p
+# landscape and portrait and a square of about the same area; small: the same shapes in multiples of 16
+# (the pipelines' size rule), for CPU tests
+RESOLUTIONS = {("FLUX.1-dev", "full"): [(1024, 1024), (768, 1344), (1344, 768)],
+               ("Wan2.1-T2V-1.3B", "full"): [(480, 832), (832, 480), (624, 624)]}
+SMALL_RESOLUTIONS = [(64, 64), (48, 80), (80, 48)]
+FRAMES = {"full": 81, "small": 5}  # Wan: 4k+1 frames, 81 as published
 ORDER = [0, 1, 2, 0, 2, 1]  # the request stream's resolutions, repeated: mixed, each seen again later
 # the prompts the folder's tokenizers were trained on (tests/model_folder.py TEXT), one more: all in-vocabulary
 EXTRA_PROMPT = "a red fox in the snow, morning light"
@@ -88,6 +93,8 @@ def prompts() -> list[str]:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variant", choices=sorted(VARIANTS))
+    p.add_argument("--model", choices=["FLUX.1-dev", "Wan2.1-T2V-1.3B"], default="FLUX.1-dev")
+    p.add_argument("--frames", type=int, help="Wan: frames per video (default 81 at full size, 5 small)")
     p.add_argument("--out", default="-", help="JSON lines file to append to (- for stdout)")
     p.add_argument("--steps", type=int, default=28, help="num_inference_steps per image")
     p.add_argument("--size", choices=["full", "small"], default="full", help="model size; small also means small images")
@@ -118,7 +125,7 @@ def set_env(variant: Variant) -> None:
 def model_folder(args) -> tuple[pathlib.Path, float | None]:
     """The model folder, made first if missing (into a scratch name, renamed when whole, so a run
     killed while making leaves no half folder); returns it and the seconds making took."""
-    folder = args.folder / MODEL
+    folder = args.folder / args.model
     if folder.exists():
         return folder, None
     sys.path.insert(0, str(REPO / "tests"))
@@ -126,10 +133,10 @@ def model_folder(args) -> tuple[pathlib.Path, float | None]:
 
     partial = args.folder / ".partial"
     shutil.rmtree(partial, ignore_errors=True)
-    log.info("making %s (%s) in %s", MODEL, args.size, args.folder)
+    log.info("making %s (%s) in %s", args.model, args.size, args.folder)
     start = time.perf_counter()
-    maker.make(MODEL, partial, args.size, device=args.device)
-    (partial / MODEL).rename(folder)
+    maker.make(args.model, partial, args.size, device=args.device)
+    (partial / args.model).rename(folder)
     partial.rmdir()
     return folder, time.perf_counter() - start
 
@@ -146,7 +153,7 @@ def load(folder: pathlib.Path, variant: Variant, args):
     import diffusers
     import torch
 
-    pipe = diffusers.FluxPipeline.from_pretrained(folder, torch_dtype=torch.bfloat16).to(args.device)
+    pipe = diffusers.DiffusionPipeline.from_pretrained(folder, torch_dtype=torch.bfloat16).to(args.device)
     pipe.set_progress_bar_config(disable=True)  # one line per request in the log instead
     if variant.fp8:
         pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.bfloat16)
@@ -168,11 +175,17 @@ def generate(pipe, args, index: int, resolution) -> dict:
     texts = prompts()
     sync(args.device)
     start = time.perf_counter()
-    images = pipe(texts[index % len(texts)], height=height, width=width, num_inference_steps=args.steps,
-                  guidance_scale=3.5, generator=generator).images
+    prompt, common = texts[index % len(texts)], dict(height=height, width=width, num_inference_steps=args.steps, generator=generator)
+    if args.model.startswith("Wan"):
+        frames = args.frames or FRAMES[args.size]
+        video = pipe(prompt, num_frames=frames, **common).frames[0]
+        got, want = video.shape[:3], (frames, height, width)
+    else:
+        image = pipe(prompt, guidance_scale=3.5, **common).images[0]
+        got, want = image.size, (width, height)
     sync(args.device)
     seconds = time.perf_counter() - start
-    assert images[0].size == (width, height), images[0].size
+    assert tuple(got) == want, (got, want)
     return {"seconds": seconds, "height": height, "width": width, "seed": index,
             "new_graphs": counters["stats"]["unique_graphs"] - graphs}
 
@@ -218,7 +231,7 @@ def run(args, res: dict) -> None:
     log.info("loaded in %.1f s", res["load_s"])
     if cuda:
         torch.cuda.reset_peak_memory_stats()  # the requests' peak, not fp8 casting's bf16 copy at load
-    resolutions = RESOLUTIONS[args.size]
+    resolutions = SMALL_RESOLUTIONS if args.size == "small" else RESOLUTIONS[(args.model, args.size)]
     first = generate(pipe, args, 0, resolutions[0])
     res.update(first_request_s=first["seconds"], first_resolution=[first["height"], first["width"]], first_graphs=first["new_graphs"])
     log.info("first request %dx%d: %.1f s, %d graphs", first["height"], first["width"], first["seconds"], first["new_graphs"])
@@ -263,7 +276,7 @@ def main(argv=None) -> int:
     import diffusers
     import torch
 
-    res = {"variant": args.variant, "warm_cache": args.warm_cache, "complete": False, "size": args.size, "steps": args.steps,
+    res = {"model": args.model, "variant": args.variant, "warm_cache": args.warm_cache, "complete": False, "size": args.size, "steps": args.steps,
            "device": args.device, "backend": args.backend, "torch": torch.__version__, "diffusers": diffusers.__version__,
            "fluxfix_loaded": "fluxfix" in sys.modules, "limit_hits": 0, "requests": [],
            "env": {k: os.environ.get(k) for k in ("FLUXFIX", "FLUXFIX_COMPILE", "TORCHINDUCTOR_CACHE_DIR")}}

@@ -5,7 +5,8 @@
 # process, one after another, each under its own time limit; results append to $OUT/pipeline.jsonl.
 # Each variant compiles into its own TORCHINDUCTOR_CACHE_DIR, emptied before its first run; VARIANT+warm
 # runs it twice, the second with --warm-cache: a second process start on the first one's compile cache.
-#   [STEPS=n] [REQUESTS=n] bash benchmarks/run_pipeline_gpu.sh "eager compiled+warm regional+warm" [limit seconds per variant]
+# MODEL=Wan2.1-T2V-1.3B runs Wan 2.1 (WanPipeline) instead of FLUX.1-dev.
+#   [MODEL=name] [STEPS=n] [REQUESTS=n] bash benchmarks/run_pipeline_gpu.sh "eager compiled+warm regional+warm" [limit seconds per variant]
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 SITE=/tmp/bench-site
@@ -13,17 +14,18 @@ SITE=/tmp/bench-site
 export PYTHONPATH="$SITE" PYTHONUNBUFFERED=1
 unset TRITON_CACHE_DIR  # Triton's kernels then live in each variant's inductor cache too
 LIMIT=${2:-300}
-FOLDER=/tmp/flux-pipeline
+MODEL=${MODEL:-FLUX.1-dev}
+FOLDER=/tmp/pipeline-models
 echo "== model folder"
-python benchmarks/bench_pipeline.py --make-only --folder "$FOLDER" 2>>"$OUT/pipeline.log" || exit 1
+python benchmarks/bench_pipeline.py --make-only --model "$MODEL" --folder "$FOLDER" 2>>"$OUT/pipeline.log" || exit 1
 n=0; total=$(echo "$1" | wc -w)
 for spec in $1; do
   variant=${spec%+warm}; n=$((n + 1))
-  cache=/tmp/inductor-cache/$variant
+  cache=/tmp/inductor-cache/$MODEL-$variant
   rm -rf "$cache"
   for warm in "" ${spec#$variant}; do  # "" then, for VARIANT+warm, "+warm"
     echo "== run $n/$total: $variant ${warm:+(warm cache) }(limit ${LIMIT}s)"
-    TORCHINDUCTOR_CACHE_DIR=$cache timeout -k 30 "$LIMIT" python benchmarks/bench_pipeline.py --variant "$variant" ${warm:+--warm-cache} \
+    TORCHINDUCTOR_CACHE_DIR=$cache timeout -k 30 "$LIMIT" python benchmarks/bench_pipeline.py --model "$MODEL" --variant "$variant" ${warm:+--warm-cache} \
       --folder "$FOLDER" --out "$OUT/pipeline.jsonl" ${STEPS:+--steps $STEPS} ${REQUESTS:+--requests $REQUESTS} \
       2>>"$OUT/pipeline.log" || echo "   $variant ${warm:+(warm) }exited $? (partial results kept)"
   done

@@ -1,6 +1,6 @@
 """A model folder in the exact layout Hugging Face diffusers loads from (model_index.json and one
 folder per component), with the published model's config files and random weights, so that real
-pipelines (`diffusers.FluxPipeline.from_pretrained(folder)`) run end to end with no download.
+pipelines (`diffusers.FluxPipeline.from_pretrained(folder)`, `WanPipeline`) run end to end with no download.
 
 Where the configs come from (black-forest-labs/FLUX.1-dev as published on the Hub; the values below
 were checked against public code that vendors those files verbatim):
@@ -158,7 +158,127 @@ SMALL = {
     "text_encoder_2": {"d_model": 32, "d_ff": 64, "d_kv": 16, "num_heads": 2, "num_layers": 1},
 }
 
-MODELS = {"FLUX.1-dev": FLUX_DEV}
+# Wan-AI/Wan2.1-T2V-1.3B-Diffusers as published (written by diffusers 0.33.0.dev0). transformer: the published file
+# (quoted verbatim in public code that builds the model from it); vae: the published file, whose values are
+# AutoencoderKLWan's own defaults (latents_mean/std included); scheduler: UniPC with flow sigmas, shift 3.0, as the
+# repository's file and diffusers' Wan docs give it; text_encoder: the published copy of google/umt5-xxl's config.
+WAN_LATENTS_MEAN = [-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
+                    0.4134, -0.0715, 0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921]
+WAN_LATENTS_STD = [2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743,
+                   3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.916]
+WAN_T2V_1_3B = {
+    "model_index.json": {
+        "_class_name": "WanPipeline",
+        "_diffusers_version": "0.33.0.dev0",
+        "scheduler": ["diffusers", "UniPCMultistepScheduler"],
+        "text_encoder": ["transformers", "UMT5EncoderModel"],
+        "tokenizer": ["transformers", "T5TokenizerFast"],
+        "transformer": ["diffusers", "WanTransformer3DModel"],
+        "vae": ["diffusers", "AutoencoderKLWan"],
+    },
+    "transformer": {
+        "_class_name": "WanTransformer3DModel",
+        "_diffusers_version": "0.33.0.dev0",
+        "added_kv_proj_dim": None,
+        "attention_head_dim": 128,
+        "cross_attn_norm": True,
+        "eps": 1e-06,
+        "ffn_dim": 8960,
+        "freq_dim": 256,
+        "image_dim": None,
+        "in_channels": 16,
+        "num_attention_heads": 12,
+        "num_layers": 30,
+        "out_channels": 16,
+        "patch_size": [1, 2, 2],
+        "qk_norm": "rms_norm_across_heads",
+        "rope_max_seq_len": 1024,
+        "text_dim": 4096,
+    },
+    "vae": {
+        "_class_name": "AutoencoderKLWan",
+        "_diffusers_version": "0.33.0.dev0",
+        "attn_scales": [],
+        "base_dim": 96,
+        "dim_mult": [1, 2, 4, 4],
+        "dropout": 0.0,
+        "latents_mean": WAN_LATENTS_MEAN,
+        "latents_std": WAN_LATENTS_STD,
+        "num_res_blocks": 2,
+        "temperal_downsample": [False, True, True],
+        "z_dim": 16,
+    },
+    "scheduler": {
+        "_class_name": "UniPCMultistepScheduler",
+        "_diffusers_version": "0.33.0.dev0",
+        "beta_end": 0.02,
+        "beta_schedule": "linear",
+        "beta_start": 0.0001,
+        "disable_corrector": [],
+        "dynamic_thresholding_ratio": 0.995,
+        "final_sigmas_type": "zero",
+        "flow_shift": 3.0,
+        "lower_order_final": True,
+        "num_train_timesteps": 1000,
+        "predict_x0": True,
+        "prediction_type": "flow_prediction",
+        "rescale_betas_zero_snr": False,
+        "sample_max_value": 1.0,
+        "solver_order": 2,
+        "solver_p": None,
+        "solver_type": "bh2",
+        "steps_offset": 0,
+        "thresholding": False,
+        "timestep_spacing": "linspace",
+        "trained_betas": None,
+        "use_beta_sigmas": False,
+        "use_exponential_sigmas": False,
+        "use_flow_sigmas": True,
+        "use_karras_sigmas": False,
+    },
+    "text_encoder": {
+        "_name_or_path": "google/umt5-xxl",
+        "architectures": ["UMT5EncoderModel"],
+        "classifier_dropout": 0.0,
+        "d_ff": 10240,
+        "d_kv": 64,
+        "d_model": 4096,
+        "decoder_start_token_id": 0,
+        "dense_act_fn": "gelu_new",
+        "dropout_rate": 0.1,
+        "eos_token_id": 1,
+        "feed_forward_proj": "gated-gelu",
+        "initializer_factor": 1.0,
+        "is_encoder_decoder": True,
+        "is_gated_act": True,
+        "layer_norm_epsilon": 1e-06,
+        "model_type": "umt5",
+        "num_decoder_layers": 24,
+        "num_heads": 64,
+        "num_layers": 24,
+        "output_past": True,
+        "pad_token_id": 0,
+        "relative_attention_max_distance": 128,
+        "relative_attention_num_buckets": 32,
+        "scalable_attention": True,
+        "tie_word_embeddings": False,
+        "tokenizer_class": "T5Tokenizer",
+        "torch_dtype": "float32",
+        "use_cache": True,
+        "vocab_size": 256384,
+    },
+}
+
+# size="small" for Wan: the text width chains into the transformer (text_dim = d_model); the VAE keeps its
+# multipliers and temporal downsampling, so the pipeline's 8x spatial and 4x temporal size rules stay
+SMALL_WAN = {
+    "transformer": {"num_layers": 1, "num_attention_heads": 2, "attention_head_dim": 16, "ffn_dim": 32, "text_dim": 32},
+    "vae": {"base_dim": 8, "num_res_blocks": 1},
+    "text_encoder": {"d_model": 32, "d_ff": 64, "d_kv": 16, "num_heads": 2, "num_layers": 1},
+}
+
+MODELS = {"FLUX.1-dev": FLUX_DEV, "Wan2.1-T2V-1.3B": WAN_T2V_1_3B}
+SMALL_KEYS = {"FLUX.1-dev": SMALL, "Wan2.1-T2V-1.3B": SMALL_WAN}
 
 # what the tokenizers are trained on
 TEXT = [
@@ -183,10 +303,12 @@ def make(model: str, root: pathlib.Path, size: str = "small", device: str = "cpu
     # published weights are bfloat16; full size in float32 would need twice the memory
     dtype = torch.float32 if size == "small" else torch.bfloat16
     for seed, name in enumerate(("transformer", "vae", "text_encoder", "text_encoder_2")):
-        _save_model(folder, name, configs, seed, dtype, device)
+        if name in configs:
+            _save_model(folder, name, configs, seed, dtype, device)
     _save_scheduler(folder, configs)
-    _save_clip_tokenizer(folder / "tokenizer")
-    _save_t5_tokenizer(folder / "tokenizer_2")
+    for name, entry in configs["model_index.json"].items():
+        if name.startswith("tokenizer"):
+            TOKENIZERS[entry[1]](folder / name)
     return folder
 
 
@@ -196,7 +318,7 @@ def configs_of(model: str, size: str) -> dict:
         raise ValueError(f"size {size!r}: choose small or full")
     configs = json.loads(json.dumps(MODELS[model]))  # a deep copy
     if size == "small":
-        for name, keys in SMALL.items():
+        for name, keys in SMALL_KEYS[model].items():
             configs[name].update(keys)
     return configs
 
@@ -287,6 +409,10 @@ def _save_t5_tokenizer(target: pathlib.Path) -> None:
     with tempfile.TemporaryDirectory() as raw:
         tok.save(str(pathlib.Path(raw) / "tokenizer.json"))
         T5TokenizerFast.from_pretrained(raw, model_max_length=512, extra_ids=100).save_pretrained(target)
+
+
+# the tokenizer each folder's model_index.json names, made locally
+TOKENIZERS = {"CLIPTokenizer": _save_clip_tokenizer, "T5TokenizerFast": _save_t5_tokenizer}
 
 
 def _write_json(path: pathlib.Path, data: dict) -> None:
