@@ -71,7 +71,7 @@ def plot(runs, path) -> None:
         for i, (_, r) in enumerate(mine):
             ax.text(values[i], i, " " + cell(r.get(key), fmt), va="center")
     r = mine[0][1]
-    fig.suptitle(f"FluxPipeline, diffusers {r['diffusers']}, torch {r['torch']}, {r.get('gpu', r['device'])}, {r['size']} size, "
+    fig.suptitle(f"{r.get('model', 'FLUX.1-dev')} pipeline, diffusers {r['diffusers']}, torch {r['torch']}, {r.get('gpu', r['device'])}, {r['size']} size, "
                  f"{r['steps']} steps, random weights (green: with fluxfix)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
