@@ -158,10 +158,11 @@ SMALL = {
     "text_encoder_2": {"d_model": 32, "d_ff": 64, "d_kv": 16, "num_heads": 2, "num_layers": 1},
 }
 
-# Wan-AI/Wan2.1-T2V-1.3B-Diffusers as published (written by diffusers 0.33.0.dev0). transformer: the published file
-# (quoted verbatim in public code that builds the model from it); vae: the published file, whose values are
-# AutoencoderKLWan's own defaults (latents_mean/std included); scheduler: UniPC with flow sigmas, shift 3.0, as the
-# repository's file and diffusers' Wan docs give it; text_encoder: the published copy of google/umt5-xxl's config.
+# Wan-AI/Wan2.1-T2V-1.3B-Diffusers (written by diffusers 0.33.0.dev0). transformer: the published file, as public code
+# that builds the model from it quotes it; vae: its values are AutoencoderKLWan's own defaults (latents_mean/std
+# included); scheduler: UniPC with flow sigmas and shift 3.0 as diffusers' Wan docs give it, with the keys public
+# copies of the repository's file carry; text_encoder: google/umt5-xxl's config (UMT5EncoderModel) as public copies
+# give it. Checked here: WanPipeline.from_pretrained loads the folder unchanged and runs end to end.
 WAN_LATENTS_MEAN = [-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
                     0.4134, -0.0715, 0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921]
 WAN_LATENTS_STD = [2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743,
