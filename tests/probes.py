@@ -1092,10 +1092,11 @@ def qwen_deprecated_argument() -> dict:
 PROMPTS = ("a photo of a cat", "a watercolor painting of a lighthouse at sunset", "neon city at night, rain")
 
 
-def flux_pipeline(root: str, backend: str = "aot_eager") -> dict:
-    """diffusers' real FluxPipeline end to end on a FLUX.1-dev folder (tests/model_folder.py, made by
-    this release's own classes where root has none): loaded, `pipe.transformer.compile()` before the
-    first call as users do, three prompts at 64x64 in 2 steps; once as loaded and once with fp8
+def pipeline(model: str, root: str, backend: str = "aot_eager") -> dict:
+    """diffusers' real pipeline end to end (FLUX.1-dev: FluxPipeline; Wan2.1-T2V-1.3B: WanPipeline) on a
+    model folder (tests/model_folder.py, made by this release's own classes where root has none), loaded by
+    the host's own `DiffusionPipeline.from_pretrained`, `pipe.transformer.compile()` before the first call as
+    users do, three prompts at 64x64 in 2 steps (Wan: 5 frames); once as loaded and once with fp8
     layerwise casting. This probe never activates fluxfix: only FLUXFIX at interpreter start does.
     `backend`: aot_eager counts the same graphs and breaks as inductor (dynamo decides them first)
     in seconds (inductor's C++ build of the one float32 graph: 48 s on 2 CPU cores)."""
@@ -1103,27 +1104,31 @@ def flux_pipeline(root: str, backend: str = "aot_eager") -> dict:
     import pathlib
 
     import diffusers
+    import numpy
     import torch
     from torch._dynamo.utils import counters
 
     import model_folder
 
-    folder = pathlib.Path(root) / "FLUX.1-dev"
+    folder = pathlib.Path(root) / model
     if not folder.exists():
-        model_folder.make("FLUX.1-dev", pathlib.Path(root))
+        model_folder.make(model, pathlib.Path(root))
     out = {"autoloaded": FLUXFIX_AT_START}
     for case in ("float32", "layerwise-fp8"):
         torch._dynamo.reset()
         counters.clear()
-        pipe = diffusers.FluxPipeline.from_pretrained(folder, torch_dtype=torch.float32)
+        pipe = diffusers.DiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float32)
         if case == "layerwise-fp8":
             pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.float32)
         pipe.transformer.compile(backend=backend)
-        images = [pipe(p, height=64, width=64, num_inference_steps=2, generator=torch.Generator().manual_seed(0)).images[0]
-                  for p in PROMPTS]
-        out[case] = {"sizes": [list(i.size) for i in images], "graphs": _graphs(),
+        common = dict(height=64, width=64, num_inference_steps=2)
+        if model.startswith("Wan"):
+            outputs = [pipe(p, num_frames=5, generator=torch.Generator().manual_seed(0), **common).frames[0] for p in PROMPTS]
+        else:
+            outputs = [numpy.asarray(pipe(p, generator=torch.Generator().manual_seed(0), **common).images[0]) for p in PROMPTS]
+        out[case] = {"pipeline": type(pipe).__name__, "shapes": [list(o.shape) for o in outputs], "graphs": _graphs(),
                      "breaks": sum(counters["graph_break"].values()), "frames": dict(counters["frames"]),
-                     "pixels": [hashlib.sha256(i.tobytes()).hexdigest() for i in images]}
+                     "pixels": [hashlib.sha256(numpy.ascontiguousarray(o).tobytes()).hexdigest() for o in outputs]}
     import fluxfix
 
     out["status"] = {r.name: r.verdict.value for r in fluxfix.status() if r.host == "diffusers"}

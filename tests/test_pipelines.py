@@ -1,4 +1,4 @@
-"""End to end: fluxfix in the real pipelines users run, on CPU, with a FLUX.1-dev model folder in the
+"""End to end: fluxfix in the real pipelines users run, on CPU, with FLUX.1-dev and Wan 2.1 model folders in the
 published layout and configs (tests/model_folder.py: small widths, random weights) and fluxfix
 switched on only the way a user of a script they cannot edit does it, FLUXFIX=1 in the environment."""
 import pytest
@@ -6,23 +6,23 @@ import pytest
 from conftest import run_probe
 
 
-# 0.36.0 passes the same checks with the same counts (measured: 84 s more); left out to keep the suite short
+# FluxPipeline on 0.36.0 passes the same checks with the same counts (measured: 84 s more); left out to keep the suite short
 @pytest.mark.newest_torch  # diffusers users run the newest torch: the torch215 environment
-@pytest.mark.parametrize("version", ["0.42.1"])
-def test_flux_pipeline_compiles_in_one_graph(version, tmp_path):
-    """diffusers' FluxPipeline.from_pretrained(folder), pipe.transformer.compile(), three prompts:
-    once without fluxfix (FLUXFIX=0), once with it loaded at interpreter start (FLUXFIX=1)."""
-    without = run_probe(version, "flux_pipeline", str(tmp_path), host="diffusers", env={"FLUXFIX": "0"})
-    with_ = run_probe(version, "flux_pipeline", str(tmp_path), host="diffusers", env={"FLUXFIX": "1"})
+@pytest.mark.parametrize("model,shape", [("FLUX.1-dev", [64, 64, 3]), ("Wan2.1-T2V-1.3B", [5, 64, 64, 3])])
+def test_pipeline_compiles_in_one_graph(model, shape, tmp_path):
+    """diffusers' DiffusionPipeline.from_pretrained(folder) (FluxPipeline, WanPipeline), pipe.transformer.compile(),
+    three prompts: once without fluxfix (FLUXFIX=0), once with it loaded at interpreter start (FLUXFIX=1)."""
+    without = run_probe("0.42.1", "pipeline", model, str(tmp_path), host="diffusers", env={"FLUXFIX": "0"})
+    with_ = run_probe("0.42.1", "pipeline", model, str(tmp_path), host="diffusers", env={"FLUXFIX": "1"})
     assert with_["autoloaded"] is True and without["autoloaded"] is False  # the interpreter-start hook, nothing else
     assert all(v == "applied" for n, v in with_["status"].items() if n != "diffusers-regional-compile"), with_["status"]
     for case in ("float32", "layerwise-fp8"):
-        assert with_[case]["sizes"] == without[case]["sizes"] == [[64, 64]] * 3
+        assert with_[case]["shapes"] == without[case]["shapes"] == [shape] * 3
         assert with_[case]["graphs"] == 1 and with_[case]["breaks"] == 0, (case, with_[case])  # the whole transformer, every call
-        assert with_[case]["pixels"] == without[case]["pixels"]  # the same images, bit for bit
-    # As loaded (float32; bfloat16 not measured) FLUX.1 compiles in one graph without fluxfix too (measured:
+        assert with_[case]["pixels"] == without[case]["pixels"]  # the same outputs, bit for bit
+    # As loaded (float32; bfloat16 not measured) both transformers compile in one graph without fluxfix too (measured:
     # 1 graph, 0 breaks): no difference to show there, so nothing is asserted of it. With fp8 layerwise
-    # casting (diffusers' own enable_layerwise_casting) each layer's hook builds Parameters: measured
+    # casting (diffusers' own enable_layerwise_casting) each layer's hook builds Parameters: measured on FLUX.1
     # 29 graphs and 50 breaks without fluxfix.
     assert without["layerwise-fp8"]["breaks"] > 0 and without["layerwise-fp8"]["graphs"] > 1, without["layerwise-fp8"]
 
