@@ -1141,7 +1141,6 @@ def sglang_generate(root: str) -> dict:
     reaches sglang's worker only through that environment (FLUXFIX at interpreter start, sglang's
     plugin entry point). What dynamo did in the worker is read from its logs."""
     import pathlib
-    import re
     import subprocess
     import time
 
@@ -1154,22 +1153,90 @@ def sglang_generate(root: str) -> dict:
     out_dir = pathlib.Path(root) / "images"
     args = [sys.executable, str(cli), "generate", "--model-path", str(folder), "--prompt", "a photo of a cat",
             "--height", "64", "--width", "64", "--num-inference-steps", "2", "--enable-torch-compile",
-            "--warmup-mode", "off", "--output-path", str(out_dir),
-            # a CPU runs float32 throughout (the text encoders' bf16 default meets a float32 transformer)
-            "--text-encoder-precisions", "fp32", "fp32", "--dit-precision", "fp32", "--vae-precision", "fp32"]
-    env = {**os.environ, "TORCH_LOGS": "dynamo,graph_breaks,recompiles"}
+            "--warmup-mode", "off", "--output-path", str(out_dir), *SGLANG_CPU_PRECISIONS]
     start = time.perf_counter()
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(args, env={**os.environ, "TORCH_LOGS": SGLANG_DYNAMO_LOGS}, capture_output=True, text=True, timeout=600)
     log = proc.stdout + proc.stderr
-    traced = re.findall(r"\[(\d+)/(\d+)\] Step 1: torchdynamo start tracing (\S+) (\S+):(\d+)", log)
     return {"returncode": proc.returncode, "log_tail": log[-3000:] if proc.returncode else "",
             "images": sorted(p.suffix for p in out_dir.glob("*")) if out_dir.exists() else [],
             "wall_s": round(time.perf_counter() - start, 1),  # reported, never asserted
-            "transformer_frames": sorted({f"{frame}/{again}" for frame, again, _, path, _ in traced if path.endswith("dits/flux.py")}),
+            **dynamo_in_sglang_log(log)}
+
+
+SGLANG_DYNAMO_LOGS = "dynamo,graph_breaks,recompiles"  # TORCH_LOGS for what dynamo_in_sglang_log reads
+# sglang's CLI on a CPU runs float32 throughout (the text encoders' bf16 default meets a float32 transformer)
+SGLANG_CPU_PRECISIONS = ["--text-encoder-precisions", "fp32", "fp32", "--dit-precision", "fp32", "--vae-precision", "fp32"]
+
+
+def dynamo_in_sglang_log(log: str) -> dict:
+    """What dynamo did in sglang's worker, read from its log (TORCH_LOGS=SGLANG_DYNAMO_LOGS): the FLUX.1 transformer's
+    frames (frame/compile numbers) and code, the frames compiled again, the graph breaks, and the patches the
+    worker said it applied."""
+    import re
+
+    traced = re.findall(r"\[(\d+)/(\d+)\] Step 1: torchdynamo start tracing (\S+) (\S+):(\d+)", log)
+    return {"transformer_frames": sorted({f"{frame}/{again}" for frame, again, _, path, _ in traced if path.endswith("dits/flux.py")}),
             "transformer_code": sorted({f"{name} flux.py:{line}" for _, _, name, path, line in traced if path.endswith("dits/flux.py")}),
             "recompiled": sorted({f"{name} {path.split('sglang/')[-1]}" for _, again, name, path, _ in traced if again != "0"}),
             "breaks": len(re.findall(r"Graph break in user code", log)),
             "applied_in_worker": sorted(set(re.findall(r"fluxfix: (\S+) applied", log)))}
+
+
+def sglang_serve(root: str) -> dict:
+    """`sglang serve --enable-torch-compile` on a FLUX.1-dev folder (tests/model_folder.py), its own process
+    tree with the caller's environment (fluxfix reaches the server's workers only through it), then a stream
+    of requests to its OpenAI images endpoint at two resolutions, each with its own seed; the server is
+    stopped and what dynamo did in its worker is read from its log."""
+    import base64
+    import pathlib
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    import sglang
+
+    import model_folder
+
+    folder = model_folder.make("FLUX.1-dev", pathlib.Path(root))
+    with socket.socket() as probe_socket:  # a free port
+        probe_socket.bind(("127.0.0.1", 0))
+        port = probe_socket.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    cli = pathlib.Path(sglang.__file__).parents[1] / "bin" / "sglang"
+    args = [sys.executable, str(cli), "serve", "--model-path", str(folder), "--host", "127.0.0.1", "--port", str(port),
+            "--enable-torch-compile", "--warmup-mode", "off", *SGLANG_CPU_PRECISIONS]
+    log_path = pathlib.Path(root) / "serve.log"
+    responses, healthy = [], False
+    with open(log_path, "w") as log_file:
+        server = subprocess.Popen(args, env={**os.environ, "TORCH_LOGS": SGLANG_DYNAMO_LOGS}, stdout=log_file,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 300
+            while not healthy and server.poll() is None and time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"{url}/health", timeout=5) as reply:
+                        healthy = reply.status == 200
+                except OSError:
+                    time.sleep(1)
+            for seed, (height, width) in enumerate([(64, 64), (48, 80), (64, 64)] if healthy else []):
+                body = {"prompt": "a photo of a cat", "height": height, "width": width, "num_inference_steps": 2, "seed": seed,
+                        "generator_device": "cpu", "response_format": "b64_json", "output_format": "png"}
+                request = urllib.request.Request(f"{url}/v1/images/generations", data=json.dumps(body).encode(),
+                                                 headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=300) as reply:
+                    image = base64.b64decode(json.loads(reply.read())["data"][0]["b64_json"])
+                responses.append({"height": height, "width": width, "png": image[:8] == b"\x89PNG\r\n\x1a\n"})
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+    log = log_path.read_text()
+    return {"healthy": healthy, "responses": responses, "log_tail": "" if len(responses) == 3 else log[-3000:],
+            **dynamo_in_sglang_log(log)}
 
 
 def main() -> None:

@@ -67,3 +67,17 @@ def test_sglang_generate_compiles_the_transformer_in_one_graph(tmp_path):
     # regional: one frame per block class (FluxTransformerBlock, FluxSingleTransformerBlock), none of the model's own
     assert len(regional["transformer_frames"]) == 2 and regional["transformer_code"] != with_["transformer_code"], regional
     assert regional["breaks"] == 0 and regional["recompiled"] == [], regional
+
+
+def test_sglang_serve_compiles_the_transformer_in_one_graph(tmp_path):
+    """`sglang serve --enable-torch-compile` on CPU (0.5.23), fluxfix switched on only by FLUXFIX=1 in the server's
+    environment, then three requests to its OpenAI images endpoint at two resolutions: the worker the server spawns
+    compiles the FLUX.1 transformer as one frame, with no break (unpatched, measured: the same server breaks 7 times
+    and compiles the transformer's pieces as 13 frames of 8 functions; shown for `generate` by the test above)."""
+    result = run_probe("0.5.23", "sglang_serve", str(tmp_path), env={"FLUXFIX": "1"})
+    assert result["healthy"] and [r["png"] for r in result["responses"]] == [True] * 3, result["log_tail"]
+    assert "sglang-qk-rope-cache" in result["applied_in_worker"], result  # said by the worker itself
+    assert result["transformer_code"] == ["forward flux.py:1294"] and result["breaks"] == 0, result
+    # one frame, compiled once more at the second resolution (dynamic shapes from then on), not again at the third request
+    assert result["transformer_frames"] == ["0/0", "0/1"], result
+
