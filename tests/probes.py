@@ -1153,7 +1153,7 @@ def sglang_generate(root: str) -> dict:
     out_dir = pathlib.Path(root) / "images"
     args = [sys.executable, str(cli), "generate", "--model-path", str(folder), "--prompt", "a photo of a cat",
             "--height", "64", "--width", "64", "--num-inference-steps", "2", "--enable-torch-compile",
-            "--warmup-mode", "off", "--output-path", str(out_dir), *SGLANG_CPU_PRECISIONS]
+            "--warmup-mode", "off", "--output-path", str(out_dir), *sglang_cpu_args()]
     start = time.perf_counter()
     proc = subprocess.run(args, env={**os.environ, "TORCH_LOGS": SGLANG_DYNAMO_LOGS}, capture_output=True, text=True, timeout=600)
     log = proc.stdout + proc.stderr
@@ -1164,8 +1164,24 @@ def sglang_generate(root: str) -> dict:
 
 
 SGLANG_DYNAMO_LOGS = "dynamo,graph_breaks,recompiles"  # TORCH_LOGS for what dynamo_in_sglang_log reads
-# sglang's CLI on a CPU runs float32 throughout (the text encoders' bf16 default meets a float32 transformer)
-SGLANG_CPU_PRECISIONS = ["--text-encoder-precisions", "fp32", "fp32", "--dit-precision", "fp32", "--vae-precision", "fp32"]
+
+
+def sglang_cpu_args() -> list[str]:
+    """What sglang's CLI needs on a CPU beside other sglang processes: float32 throughout (the text encoders'
+    bf16 default meets a float32 transformer), and a torch.distributed port of its own (sglang settles on
+    30005 or the next free one when it parses its arguments, so two processes starting together can pick
+    the same one and the second fails to listen)."""
+    return ["--text-encoder-precisions", "fp32", "fp32", "--dit-precision", "fp32", "--vae-precision", "fp32",
+            "--master-port", str(free_port())]
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now (the system's choice)."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        return listener.getsockname()[1]
 
 
 def dynamo_in_sglang_log(log: str) -> dict:
@@ -1190,7 +1206,6 @@ def sglang_serve(root: str) -> dict:
     import base64
     import pathlib
     import signal
-    import socket
     import subprocess
     import time
     import urllib.request
@@ -1200,13 +1215,11 @@ def sglang_serve(root: str) -> dict:
     import model_folder
 
     folder = model_folder.make("FLUX.1-dev", pathlib.Path(root))
-    with socket.socket() as probe_socket:  # a free port
-        probe_socket.bind(("127.0.0.1", 0))
-        port = probe_socket.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     cli = pathlib.Path(sglang.__file__).parents[1] / "bin" / "sglang"
     args = [sys.executable, str(cli), "serve", "--model-path", str(folder), "--host", "127.0.0.1", "--port", str(port),
-            "--enable-torch-compile", "--warmup-mode", "off", *SGLANG_CPU_PRECISIONS]
+            "--enable-torch-compile", "--warmup-mode", "off", *sglang_cpu_args()]
     log_path = pathlib.Path(root) / "serve.log"
     responses, healthy = [], False
     with open(log_path, "w") as log_file:
