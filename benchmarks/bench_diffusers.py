@@ -174,17 +174,17 @@ def main(argv=None) -> int:
     net = build(args.model, dtype)
     if variant.startswith("fp8"):
         net.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype)
-    if variant.startswith("go"):
-        weights = variant.split("-")[0]
+    weights = variant.split("-")[0]  # the prefix: what is done to the weights (storage, offloading, cache)
+    if weights.startswith("go"):
         leaf = "leaf" in weights
         net.enable_group_offload(onload_device=torch.device("cuda"), offload_device=torch.device("cpu"),
                                  offload_type="leaf_level" if leaf else "block_level", num_blocks_per_group=None if leaf else 1,
                                  use_stream="stream" in weights)
-    cache = cache_config(variant.split("-")[0], args.image_steps)
+    cache = cache_config(weights, args.image_steps)
     cached = cache is not None
     if cached:
         net.enable_cache(cache)
-    images = variant.startswith(("ts", "mag"))  # caches that skip steps on a schedule: timed per whole image
+    images = weights in ("ts", "mag")  # caches that skip steps on a schedule: timed per whole image
     reset = net._reset_stateful_cache if cached else (lambda: None)  # a new resolution: the cached residuals start over
     res["weight_gib"] = sum(p.numel() * p.element_size() for p in net.parameters()) / 2**30
     res["gpu_weight_gib"] = sum(p.numel() * p.element_size() for p in net.parameters() if p.is_cuda) / 2**30

@@ -74,8 +74,7 @@ VARIANTS = {
 # (height, width): FLUX's usual 1024 px and its two ~1 MP landscape/portrait sizes; Wan 2.1 1.3B's 480p
 # landscape and portrait and a square of about the same area; small: the same shapes in multiples of 16
 # (the pipelines' size rule), for CPU tests
-RESOLUTIONS = {("FLUX.1-dev", "full"): [(1024, 1024), (768, 1344), (1344, 768)],
-               ("Wan2.1-T2V-1.3B", "full"): [(480, 832), (832, 480), (624, 624)]}
+RESOLUTIONS = {"FLUX.1-dev": [(1024, 1024), (768, 1344), (1344, 768)], "Wan2.1-T2V-1.3B": [(480, 832), (832, 480), (624, 624)]}
 SMALL_RESOLUTIONS = [(64, 64), (48, 80), (80, 48)]
 FRAMES = {"full": 81, "small": 5}  # Wan: 4k+1 frames, 81 as published
 ORDER = [0, 1, 2, 0, 2, 1]  # the request stream's resolutions, repeated: mixed, each seen again later
@@ -93,7 +92,7 @@ def prompts() -> list[str]:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variant", choices=sorted(VARIANTS))
-    p.add_argument("--model", choices=["FLUX.1-dev", "Wan2.1-T2V-1.3B"], default="FLUX.1-dev")
+    p.add_argument("--model", choices=sorted(RESOLUTIONS), default="FLUX.1-dev")
     p.add_argument("--frames", type=int, help="Wan: frames per video (default 81 at full size, 5 small)")
     p.add_argument("--out", default="-", help="JSON lines file to append to (- for stdout)")
     p.add_argument("--steps", type=int, default=28, help="num_inference_steps per image")
@@ -231,7 +230,7 @@ def run(args, res: dict) -> None:
     log.info("loaded in %.1f s", res["load_s"])
     if cuda:
         torch.cuda.reset_peak_memory_stats()  # the requests' peak, not fp8 casting's bf16 copy at load
-    resolutions = SMALL_RESOLUTIONS if args.size == "small" else RESOLUTIONS[(args.model, args.size)]
+    resolutions = SMALL_RESOLUTIONS if args.size == "small" else RESOLUTIONS[args.model]
     first = generate(pipe, args, 0, resolutions[0])
     res.update(first_request_s=first["seconds"], first_resolution=[first["height"], first["width"]], first_graphs=first["new_graphs"])
     log.info("first request %dx%d: %.1f s, %d graphs", first["height"], first["width"], first["seconds"], first["new_graphs"])
