@@ -82,11 +82,17 @@ ORDER = [0, 1, 2, 0, 2, 1]  # the request stream's resolutions, repeated: mixed,
 EXTRA_PROMPT = "a red fox in the snow, morning light"
 
 
-def prompts() -> list[str]:
-    sys.path.insert(0, str(REPO / "tests"))
-    import model_folder as maker
+def maker():
+    """tests/model_folder.py: makes the model folders, knows their prompts, calls their pipelines."""
+    if str(REPO / "tests") not in sys.path:
+        sys.path.insert(0, str(REPO / "tests"))
+    import model_folder
 
-    return [*maker.TEXT, EXTRA_PROMPT]
+    return model_folder
+
+
+def prompts() -> list[str]:
+    return [*maker().TEXT, EXTRA_PROMPT]
 
 
 def parse_args(argv=None):
@@ -127,14 +133,11 @@ def model_folder(args) -> tuple[pathlib.Path, float | None]:
     folder = args.folder / args.model
     if folder.exists():
         return folder, None
-    sys.path.insert(0, str(REPO / "tests"))
-    import model_folder as maker
-
     partial = args.folder / ".partial"
     shutil.rmtree(partial, ignore_errors=True)
     log.info("making %s (%s) in %s", args.model, args.size, args.folder)
     start = time.perf_counter()
-    maker.make(args.model, partial, args.size, device=args.device)
+    maker().make(args.model, partial, args.size, device=args.device)
     (partial / args.model).rename(folder)
     partial.rmdir()
     return folder, time.perf_counter() - start
@@ -174,19 +177,22 @@ def generate(pipe, args, index: int, resolution) -> dict:
     texts = prompts()
     sync(args.device)
     start = time.perf_counter()
-    prompt, common = texts[index % len(texts)], dict(height=height, width=width, num_inference_steps=args.steps, generator=generator)
-    if args.model.startswith("Wan"):
-        frames = args.frames or FRAMES[args.size]
-        video = pipe(prompt, num_frames=frames, **common).frames[0]
-        got, want = video.shape[:3], (frames, height, width)
-    else:
-        image = pipe(prompt, guidance_scale=3.5, **common).images[0]
-        got, want = image.size, (width, height)
+    frames = args.frames or FRAMES[args.size]
+    out = maker().generate(pipe, args.model, texts[index % len(texts)], frames=frames, height=height, width=width,
+                           num_inference_steps=args.steps, generator=generator)
     sync(args.device)
     seconds = time.perf_counter() - start
-    assert tuple(got) == want, (got, want)
+    want = (frames, height, width) if args.model.startswith("Wan") else (height, width)
+    assert out.shape[:-1] == want, (out.shape, want)
     return {"seconds": seconds, "height": height, "width": width, "seed": index,
             "new_graphs": counters["stats"]["unique_graphs"] - graphs}
+
+
+def progress(items, name: str):
+    """A progress bar over the request stream, on a terminal (the log has a line per request anyway)."""
+    from tqdm import tqdm
+
+    return tqdm(items, desc=name, file=sys.stderr, disable=not sys.stderr.isatty())
 
 
 def steady(requests: list, first_resolution) -> float | None:
@@ -235,9 +241,7 @@ def run(args, res: dict) -> None:
     res.update(first_request_s=first["seconds"], first_resolution=[first["height"], first["width"]], first_graphs=first["new_graphs"])
     log.info("first request %dx%d: %.1f s, %d graphs", first["height"], first["width"], first["seconds"], first["new_graphs"])
     res["fluxfix_status"] = fluxfix_verdicts()  # after a first call: host modules imported lazily are patched by now
-    from tqdm import tqdm
-
-    for i in tqdm(range(1, args.requests + 1), desc=args.variant, file=sys.stderr, disable=not sys.stderr.isatty()):
+    for i in progress(range(1, args.requests + 1), args.variant):
         r = generate(pipe, args, i, resolutions[ORDER[(i - 1) % len(ORDER)]])
         res["requests"].append(r)
         log.info("request %d %dx%d: %.2f s, %d new graphs", i, r["height"], r["width"], r["seconds"], r["new_graphs"])

@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Table and plot of bench_pipeline.py results (the last line per variant and cache state wins).
+"""Table and plot of bench_pipeline.py (diffusers) and bench_sglang_serve.py (sglang) results; the last line per
+run name and cache state wins. A run's name is its variant, for sglang with its release and compile mode.
 
     python benchmarks/report_pipeline.py benchmarks/results/pipeline-call*.jsonl [--plot benchmarks/results/pipeline-h200.png]
+
+sglang rows: "load s" is launch to /health answering and "first request s" launch to the first image back
+(0.5.2x compiles while warming up before /health answers, 0.5.10 at the first request).
 """
 from __future__ import annotations
 
@@ -18,8 +22,21 @@ def load(paths) -> dict:
     for path in paths:
         for line in open(path):
             r = json.loads(line)
-            runs[(r["variant"], r["warm_cache"])] = r
+            if r.get("host") == "sglang":  # bench_sglang_serve.py's names for the same figures
+                r = {**r, "load_s": r.get("ready_s"), "first_request_s": r.get("first_image_s"),
+                     "requests": [{**q, "new_graphs": q["new_frames"]} for q in r["requests"]]}
+            runs[(name(r), r["warm_cache"])] = r
     return runs
+
+
+def name(r) -> str:
+    return f"sglang {r['sglang']} {r['variant']}, {r['mode']} mode" if r.get("host") == "sglang" else r["variant"]
+
+
+def fluxfix_on(r) -> bool:
+    if r.get("host") == "sglang":
+        return r["variant"] in ("compiled-fluxfix", "regional")
+    return r["env"]["FLUXFIX"] == "1"
 
 
 def per_recompile(r) -> float | None:
@@ -35,7 +52,12 @@ def cell(value, fmt="{:.1f}") -> str:
 
 
 def variants(runs) -> list:
-    return [v for v in ORDER if (v, False) in runs] + sorted({v for v, _ in runs} - set(ORDER))
+    """Run names in order: sglang's by compile mode and release, then each host's variants in ORDER."""
+    def key(n):
+        r = runs.get((n, False)) or runs[(n, True)]
+        return r.get("mode", ""), r.get("sglang", ""), ORDER.index(r["variant"]) if r["variant"] in ORDER else len(ORDER), n
+
+    return sorted({n for n, _ in runs}, key=key)
 
 
 def table(runs) -> str:
@@ -46,7 +68,7 @@ def table(runs) -> str:
         if r is None:
             continue
         name = v if r["complete"] else f"{v} (stopped)"
-        rows.append(f"| {name} | {'yes' if r['env']['FLUXFIX'] == '1' else 'no'} | {cell(r.get('load_s'))} | {cell(r.get('first_request_s'))} | "
+        rows.append(f"| {name} | {'yes' if fluxfix_on(r) else 'no'} | {cell(r.get('load_s'))} | {cell(r.get('first_request_s'))} | "
                     f"{cell(r.get('steady_s'), '{:.2f}')} | {cell(r.get('recompiles'), '{}')} | {cell(per_recompile(r))} | "
                     f"{cell(warm and warm.get('first_request_s'))} | {cell(r.get('peak_gib'))} | {cell(r.get('graph_breaks'), '{}')} | {r['limit_hits']} |")
     return "\n".join(rows)
@@ -60,7 +82,7 @@ def plot(runs, path) -> None:
 
     mine = [(v, runs[(v, False)]) for v in variants(runs) if (v, False) in runs]
     names = [v for v, _ in mine]
-    colors = ["tab:green" if r["env"]["FLUXFIX"] == "1" else "tab:gray" for _, r in mine]
+    colors = ["tab:green" if fluxfix_on(r) else "tab:gray" for _, r in mine]
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * len(mine) + 2))
     panels = (("first_request_s", "first request, compile included (s)", "{:.1f}"), ("steady_s", "steady state (s per image)", "{:.2f}"))
     for ax, (key, label, fmt) in zip(axes, panels):
@@ -71,7 +93,8 @@ def plot(runs, path) -> None:
         for i, (_, r) in enumerate(mine):
             ax.text(values[i], i, " " + cell(r.get(key), fmt), va="center")
     r = mine[0][1]
-    fig.suptitle(f"{r.get('model', 'FLUX.1-dev')} pipeline, diffusers {r['diffusers']}, torch {r['torch']}, {r.get('gpu', r['device'])}, {r['size']} size, "
+    host = "sglang serve" if r.get("host") == "sglang" else f"diffusers {r['diffusers']}"
+    fig.suptitle(f"{r.get('model', 'FLUX.1-dev')} pipeline, {host}, torch {r['torch']}, {r.get('gpu', r.get('device', ''))}, {r['size']} size, "
                  f"{r['steps']} steps, random weights (green: with fluxfix)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -313,6 +313,17 @@ def make(model: str, root: pathlib.Path, size: str = "small", device: str = "cpu
     return folder
 
 
+def generate(pipe, model: str, prompt: str, frames: int = 5, **common):
+    """One call of the model's diffusers pipeline, with the pipeline's own defaults (FLUX.1's guidance 3.5):
+    Wan a video of `frames` frames, an array (frames, height, width, 3); FLUX.1 an image, (height, width, 3).
+    `common`: height, width, num_inference_steps, generator."""
+    import numpy
+
+    if model.startswith("Wan"):
+        return numpy.asarray(pipe(prompt, num_frames=frames, **common).frames[0])
+    return numpy.asarray(pipe(prompt, **common).images[0])
+
+
 def configs_of(model: str, size: str) -> dict:
     """The published configs, with SMALL's keys put in for size="small"."""
     if size not in ("small", "full"):

@@ -1122,10 +1122,7 @@ def pipeline(model: str, root: str, backend: str = "aot_eager") -> dict:
             pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.float32)
         pipe.transformer.compile(backend=backend)
         common = dict(height=64, width=64, num_inference_steps=2)
-        if model.startswith("Wan"):
-            outputs = [pipe(p, num_frames=5, generator=torch.Generator().manual_seed(0), **common).frames[0] for p in PROMPTS]
-        else:
-            outputs = [numpy.asarray(pipe(p, generator=torch.Generator().manual_seed(0), **common).images[0]) for p in PROMPTS]
+        outputs = [model_folder.generate(pipe, model, p, generator=torch.Generator().manual_seed(0), **common) for p in PROMPTS]
         out[case] = {"pipeline": type(pipe).__name__, "shapes": [list(o.shape) for o in outputs], "graphs": _graphs(),
                      "breaks": sum(counters["graph_break"].values()), "frames": dict(counters["frames"]),
                      "pixels": [hashlib.sha256(numpy.ascontiguousarray(o).tobytes()).hexdigest() for o in outputs]}
@@ -1144,58 +1141,21 @@ def sglang_generate(root: str) -> dict:
     import subprocess
     import time
 
-    import sglang
-
     import model_folder
+    import sglang_server
 
     folder = model_folder.make("FLUX.1-dev", pathlib.Path(root))
-    cli = pathlib.Path(sglang.__file__).parents[1] / "bin" / "sglang"  # the console script pip installed
     out_dir = pathlib.Path(root) / "images"
-    args = [sys.executable, str(cli), "generate", "--model-path", str(folder), "--prompt", "a photo of a cat",
+    args = [*sglang_server.cli(), "generate", "--model-path", str(folder), "--prompt", "a photo of a cat",
             "--height", "64", "--width", "64", "--num-inference-steps", "2", "--enable-torch-compile",
-            "--warmup-mode", "off", "--output-path", str(out_dir), *sglang_cpu_args()]
+            "--warmup-mode", "off", "--output-path", str(out_dir), *sglang_server.cpu_args()]
     start = time.perf_counter()
-    proc = subprocess.run(args, env={**os.environ, "TORCH_LOGS": SGLANG_DYNAMO_LOGS}, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(args, env={**os.environ, "TORCH_LOGS": sglang_server.DYNAMO_LOGS}, capture_output=True, text=True, timeout=600)
     log = proc.stdout + proc.stderr
     return {"returncode": proc.returncode, "log_tail": log[-3000:] if proc.returncode else "",
             "images": sorted(p.suffix for p in out_dir.glob("*")) if out_dir.exists() else [],
             "wall_s": round(time.perf_counter() - start, 1),  # reported, never asserted
-            **dynamo_in_sglang_log(log)}
-
-
-SGLANG_DYNAMO_LOGS = "dynamo,graph_breaks,recompiles"  # TORCH_LOGS for what dynamo_in_sglang_log reads
-
-
-def sglang_cpu_args() -> list[str]:
-    """What sglang's CLI needs on a CPU beside other sglang processes: float32 throughout (the text encoders'
-    bf16 default meets a float32 transformer), and a torch.distributed port of its own (sglang settles on
-    30005 or the next free one when it parses its arguments, so two processes starting together can pick
-    the same one and the second fails to listen)."""
-    return ["--text-encoder-precisions", "fp32", "fp32", "--dit-precision", "fp32", "--vae-precision", "fp32",
-            "--master-port", str(free_port())]
-
-
-def free_port() -> int:
-    """A TCP port free on this machine now (the system's choice)."""
-    import socket
-
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        return listener.getsockname()[1]
-
-
-def dynamo_in_sglang_log(log: str) -> dict:
-    """What dynamo did in sglang's worker, read from its log (TORCH_LOGS=SGLANG_DYNAMO_LOGS): the FLUX.1 transformer's
-    frames (frame/compile numbers) and code, the frames compiled again, the graph breaks, and the patches the
-    worker said it applied."""
-    import re
-
-    traced = re.findall(r"\[(\d+)/(\d+)\] Step 1: torchdynamo start tracing (\S+) (\S+):(\d+)", log)
-    return {"transformer_frames": sorted({f"{frame}/{again}" for frame, again, _, path, _ in traced if path.endswith("dits/flux.py")}),
-            "transformer_code": sorted({f"{name} flux.py:{line}" for _, _, name, path, line in traced if path.endswith("dits/flux.py")}),
-            "recompiled": sorted({f"{name} {path.split('sglang/')[-1]}" for _, again, name, path, _ in traced if again != "0"}),
-            "breaks": len(re.findall(r"Graph break in user code", log)),
-            "applied_in_worker": sorted(set(re.findall(r"fluxfix: (\S+) applied", log)))}
+            **sglang_server.dynamo_in_log(log)}
 
 
 def sglang_serve(root: str) -> dict:
@@ -1203,53 +1163,24 @@ def sglang_serve(root: str) -> dict:
     tree with the caller's environment (fluxfix reaches the server's workers only through it), then a stream
     of requests to its OpenAI images endpoint at two resolutions, each with its own seed; the server is
     stopped and what dynamo did in its worker is read from its log."""
-    import base64
     import pathlib
-    import signal
-    import subprocess
-    import time
-    import urllib.request
-
-    import sglang
 
     import model_folder
+    import sglang_server
 
     folder = model_folder.make("FLUX.1-dev", pathlib.Path(root))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    cli = pathlib.Path(sglang.__file__).parents[1] / "bin" / "sglang"
-    args = [sys.executable, str(cli), "serve", "--model-path", str(folder), "--host", "127.0.0.1", "--port", str(port),
-            "--enable-torch-compile", "--warmup-mode", "off", *sglang_cpu_args()]
-    log_path = pathlib.Path(root) / "serve.log"
-    responses, healthy = [], False
-    with open(log_path, "w") as log_file:
-        server = subprocess.Popen(args, env={**os.environ, "TORCH_LOGS": SGLANG_DYNAMO_LOGS}, stdout=log_file,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            deadline = time.monotonic() + 300
-            while not healthy and server.poll() is None and time.monotonic() < deadline:
-                try:
-                    with urllib.request.urlopen(f"{url}/health", timeout=5) as reply:
-                        healthy = reply.status == 200
-                except OSError:
-                    time.sleep(1)
-            for seed, (height, width) in enumerate([(64, 64), (48, 80), (64, 64)] if healthy else []):
-                body = {"prompt": "a photo of a cat", "height": height, "width": width, "num_inference_steps": 2, "seed": seed,
-                        "generator_device": "cpu", "response_format": "b64_json", "output_format": "png"}
-                request = urllib.request.Request(f"{url}/v1/images/generations", data=json.dumps(body).encode(),
-                                                 headers={"Content-Type": "application/json"})
-                with urllib.request.urlopen(request, timeout=300) as reply:
-                    image = base64.b64decode(json.loads(reply.read())["data"][0]["b64_json"])
-                responses.append({"height": height, "width": width, "png": image[:8] == b"\x89PNG\r\n\x1a\n"})
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-    log = log_path.read_text()
+    args = ["--enable-torch-compile", "--warmup-mode", "off", *sglang_server.cpu_args()]
+    env = {**os.environ, "TORCH_LOGS": sglang_server.DYNAMO_LOGS}
+    responses = []
+    with sglang_server.Server(folder, args, env, pathlib.Path(root) / "serve.log") as server:
+        healthy = server.wait_healthy(300)
+        for seed, (height, width) in enumerate([(64, 64), (48, 80), (64, 64)] if healthy else []):
+            reply = server.image({"prompt": "a photo of a cat", "height": height, "width": width, "num_inference_steps": 2,
+                                  "seed": seed, "generator_device": "cpu"}, timeout=300)
+            responses.append({"height": height, "width": width, "png": sglang_server.is_png(reply["png"])})
+    log = server.log()
     return {"healthy": healthy, "responses": responses, "log_tail": "" if len(responses) == 3 else log[-3000:],
-            **dynamo_in_sglang_log(log)}
+            **sglang_server.dynamo_in_log(log)}
 
 
 def main() -> None:

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# sglang's own server end to end on the GPU machine (benchmarks/bench_sglang_serve.py, FLUX.1-dev at full size):
+# each run is `sglang serve` of one release in one variant, then the request stream; runs one after another,
+# each under its own time limit, each compiling into its own inductor cache (emptied first); SPEC+warm runs
+# the same again on that cache (a second process start). Results append to $OUT/sglang-serve.jsonl, server
+# logs to $OUT/.
+#   [MODE=sglang|default] [STEPS=28] [REQUESTS=6] bash benchmarks/run_sglang_serve_gpu.sh \
+#       "0.5.10:eager 0.5.10:compiled 0.5.10:compiled-fluxfix 0.5.10:regional+warm 0.5.11:compiled" [limit s per run]
+# MODE=sglang keeps sglang's own compile mode (max-autotune-no-cudagraphs); default sets mode "default".
+#
+# Carried wheels (cp312 x86_64, BENCHMARKS.md says how they were fetched): .whl/common (sglang's import-time
+# dependencies, imageio), .whl/RELEASE (sglang); fluxfix is built from this checkout. Each is installed with
+# `--no-deps --target` into its own folder over the machine's torch. PYTHONPATH per run:
+# the release, the deps, the import-only stand-ins (patches/sglang/standins) and the harness
+# (benchmarks/serve_harness: its sitecustomize adds fluxfix's folder as a site folder in the variants that run
+# fluxfix, so its .pth auto-load runs in every process the server spawns, as from a pip install).
+set -u
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+HOSTS=/tmp/sglang-hosts
+LIMIT=${2:-400}
+FOLDER=/tmp/pipeline-models  # shared with run_pipeline_gpu.sh: the same FLUX.1-dev folder
+pipi() { python3 -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check --target "$@" 2>&1 | grep -vi warning; }
+[ -d "$HOSTS/common" ] || pipi "$HOSTS/common" "$ROOT"/.whl/common/*.whl
+rm -rf "$HOSTS/fluxfix"; pipi "$HOSTS/fluxfix" --no-build-isolation "$ROOT"  # this checkout, every call
+for spec in $1; do release=${spec%%:*}; [ -d "$HOSTS/$release" ] || pipi "$HOSTS/$release" "$ROOT"/.whl/"$release"/*.whl; done
+echo "== model folder"
+PYTHONPATH="$HOSTS/common" python3 "$ROOT/benchmarks/bench_pipeline.py" --make-only --model FLUX.1-dev --folder "$FOLDER" 2>>"$OUT/sglang-serve.log" || exit 1
+n=0; total=$(echo "$1" | wc -w)
+for spec in $1; do
+  release=${spec%%:*}; run=${spec#*:}; variant=${run%+warm}; n=$((n + 1))
+  cache=/tmp/inductor-cache/sglang-$release-$variant-${MODE:-sglang}
+  rm -rf "$cache"
+  for warm in "" ${run#$variant}; do  # "" then, for VARIANT+warm, "+warm"
+    echo "== run $n/$total: sglang $release $variant (${MODE:-sglang} mode) ${warm:+(warm cache) }(limit ${LIMIT}s)"
+    PYTHONPATH="$HOSTS/$release:$HOSTS/common:$ROOT/patches/sglang/standins:$ROOT/benchmarks/serve_harness" \
+      BENCH_FLUXFIX_DIR="$HOSTS/fluxfix" TORCHINDUCTOR_CACHE_DIR=$cache PATH="$HOSTS/$release/bin:$PATH" \
+      timeout -k 60 "$LIMIT" python3 "$ROOT/benchmarks/bench_sglang_serve.py" --variant "$variant" --mode "${MODE:-sglang}" \
+      ${warm:+--warm-cache} --folder "$FOLDER" --out "$OUT/sglang-serve.jsonl" --log-dir "$OUT" \
+      ${STEPS:+--steps $STEPS} ${REQUESTS:+--requests $REQUESTS} 2>>"$OUT/sglang-serve.log" \
+      || echo "   $variant ${warm:+(warm) }exited $? (partial results kept)"
+  done
+done

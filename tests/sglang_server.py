@@ -1,0 +1,138 @@
+"""`sglang serve` as a user runs it: its own process tree, a health check, then requests to its OpenAI
+endpoints. Shared by the CPU probes and the end-to-end benchmark (benchmarks/bench_sglang_serve.py),
+which also read what dynamo did in sglang's worker from the server's log."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+DYNAMO_LOGS = "dynamo,graph_breaks,recompiles"  # TORCH_LOGS for what dynamo_in_log reads
+TRACED = re.compile(r"\[(\d+)/(\d+)\] Step 1: torchdynamo start tracing (\S+) (\S+):(\d+)")
+
+
+def cli() -> list[str]:
+    """The `sglang` console script: next to the package for a --target install (the tests' host dirs),
+    else the one on PATH (a pip install into an environment)."""
+    import sglang
+
+    script = pathlib.Path(sglang.__file__).parents[1] / "bin" / "sglang"
+    if not script.exists():
+        script = pathlib.Path(shutil.which("sglang") or sys.exit("no `sglang` console script found"))
+    return [sys.executable, str(script)]
+
+
+def cpu_args() -> list[str]:
+    """What sglang's CLI needs on a CPU beside other sglang processes: float32 throughout (the text encoders'
+    bf16 default meets a float32 transformer), and a torch.distributed port of its own (sglang settles on
+    30005 or the next free one when it parses its arguments, so two processes starting together can pick
+    the same one and the second fails to listen)."""
+    return ["--text-encoder-precisions", "fp32", "fp32", "--dit-precision", "fp32", "--vae-precision", "fp32",
+            "--master-port", str(free_port())]
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now (the system's choice)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        return listener.getsockname()[1]
+
+
+def dynamo_in_log(log: str) -> dict:
+    """What dynamo did in sglang's worker, read from its log (TORCH_LOGS=DYNAMO_LOGS): the transformer's frames
+    (frame/compile numbers) and code, the frames compiled again, the graph breaks, and the patches the worker
+    said it applied."""
+    traced = TRACED.findall(log)
+    dit = [t for t in traced if "/models/dits/" in t[3]]
+    return {"transformer_frames": sorted({f"{frame}/{again}" for frame, again, *_ in dit}),
+            "transformer_code": sorted({f"{name} {path.rsplit('/', 1)[-1]}:{line}" for _, _, name, path, line in dit}),
+            "recompiled": sorted({f"{name} {path.split('sglang/')[-1]}" for _, again, name, path, _ in traced if again != "0"}),
+            "breaks": graph_breaks(log),
+            "applied_in_worker": sorted(set(re.findall(r"fluxfix: (\S+) applied", log)))}
+
+
+def frames_traced(log: str) -> int:
+    """Frames dynamo traced (a first compile or a recompile each), as the log says."""
+    return len(TRACED.findall(log))
+
+
+def graph_breaks(log: str) -> int:
+    return len(re.findall(r"Graph break in user code", log))
+
+
+class Server:
+    """`sglang serve --model-path FOLDER ARGS` on a free local port, its output to log_path; a context
+    manager: entered, it is started (not yet healthy: `wait_healthy`); left, its process group is stopped."""
+
+    def __init__(self, folder, args: list[str], env: dict, log_path: pathlib.Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.command = [*cli(), "serve", "--model-path", str(folder), "--host", "127.0.0.1", "--port", str(self.port), *args]
+        self.env, self.log_path = env, pathlib.Path(log_path)
+
+    def __enter__(self) -> Server:
+        self.started = time.perf_counter()
+        with open(self.log_path, "w") as log_file:
+            self.process = subprocess.Popen(self.command, env=self.env, stdout=log_file, stderr=subprocess.STDOUT,
+                                            start_new_session=True, cwd=self.log_path.parent)  # its outputs/ beside the log
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(60)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_healthy(self, timeout: float) -> bool:
+        """Polls /health until it answers 200, the server exits, or timeout seconds pass."""
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=5) as reply:
+                    if reply.status == 200:
+                        return True
+            except OSError:
+                time.sleep(1)
+        return False
+
+    def _post(self, path: str, body: dict, timeout: float) -> dict:
+        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            return json.loads(reply.read())
+
+    def image(self, body: dict, timeout: float = 600) -> dict:
+        """One request to the OpenAI images endpoint; the reply's first image as PNG bytes under "png"
+        (the request asks for b64_json PNG), and its "peak_memory_mb" where sglang reports one."""
+        reply = self._post("/v1/images/generations", {**body, "response_format": "b64_json", "output_format": "png"}, timeout)
+        return {"png": base64.b64decode(reply["data"][0]["b64_json"]), "peak_memory_mb": reply.get("peak_memory_mb")}
+
+    def video(self, body: dict, timeout: float = 1800) -> dict:
+        """One request to the OpenAI videos endpoint, which queues a job: polled until it ends; the job's last
+        record (status, "peak_memory_mb" where sglang reports one)."""
+        job = self._post("/v1/videos", body, timeout)
+        deadline = time.monotonic() + timeout
+        while job.get("status") not in ("completed", "failed") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            with urllib.request.urlopen(f"{self.url}/v1/videos/{job['id']}", timeout=30) as reply:
+                job = json.loads(reply.read())
+        return job
+
+
+def is_png(data: bytes) -> bool:
+    return data[:8] == b"\x89PNG\r\n\x1a\n"
