@@ -15,6 +15,7 @@ Variants (the same names as bench_pipeline.py's where they mean the same):
   compiled-fluxfix   --enable-torch-compile, fluxfix on
   regional           --enable-torch-compile, fluxfix on with FLUXFIX_COMPILE=regional (each repeated block compiled)
   upstream-regional  --enable-torch-compile --regional-compile (sglang 0.5.17+; FLUX.1 declares its blocks from 0.5.23)
+  upstream-regional-fluxfix  the same with fluxfix on (the blocks' own breaks removed)
 
 --mode: `sglang` leaves sglang's compile mode as it is (max-autotune-no-cudagraphs, its default); any other
 value is set as SGLANG_TORCH_COMPILE_MODE. Every other server setting is sglang's default for the release
@@ -56,6 +57,7 @@ VARIANTS = {  # sglang serve arguments, fluxfix's environment
     "compiled-fluxfix": (["--enable-torch-compile"], {"FLUXFIX": "1"}),
     "regional": (["--enable-torch-compile"], {"FLUXFIX": "1", "FLUXFIX_COMPILE": "regional"}),
     "upstream-regional": (["--enable-torch-compile", "--regional-compile"], {"FLUXFIX": "0"}),
+    "upstream-regional-fluxfix": (["--enable-torch-compile", "--regional-compile"], {"FLUXFIX": "1"}),
 }
 
 
@@ -148,8 +150,7 @@ def totals(res: dict) -> None:
     res["peak_gib"] = max(peaks) / 1024 if peaks else None
     if pathlib.Path(res.get("log", "")).is_file():
         log = pathlib.Path(res["log"]).read_text(errors="replace")
-        res.update(sglang_server.dynamo_in_log(log), graph_breaks=sglang_server.graph_breaks(log),
-                   limit_hits=log.count("hit config.recompile_limit"),
+        res.update(sglang_server.dynamo_in_log(log), limit_hits=log.count("hit config.recompile_limit"),
                    compile_mode_logged=sorted(set(re.findall(r"Compiling transformer with mode: (\S+)", log))))
 
 
@@ -158,7 +159,7 @@ def summary(res: dict) -> str:
     return (f"sglang {res['sglang']} {res['variant']} ({res['mode']}){' (warm cache)' if res['warm_cache'] else ''}: "
             f"healthy {fmt('ready_s', '.1f')} s, first image {fmt('first_image_s', '.1f')} s after launch, "
             f"steady {fmt('steady_s', '.2f')} s/request, recompiled frames {fmt('recompiles', 'd')}, peak {fmt('peak_gib', '.1f')} GiB, "
-            f"breaks {fmt('graph_breaks', 'd')}, limit hits {fmt('limit_hits', 'd')}{'' if res['complete'] else ', INCOMPLETE'}")
+            f"breaks {fmt('breaks', 'd')}, limit hits {fmt('limit_hits', 'd')}{'' if res['complete'] else ', INCOMPLETE'}")
 
 
 def gpu_name() -> str | None:
@@ -175,7 +176,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                                format=f"[bench_sglang_serve {args.variant} %(relativeCreated)6.0f ms] %(message)s")
     res = {"host": "sglang", "sglang": importlib.metadata.version("sglang"), "torch": importlib.metadata.version("torch"), "gpu": gpu_name(),
-           "model": args.model, "variant": args.variant, "mode": args.mode, "warm_cache": args.warm_cache, "complete": False,
+           "model": args.model, "variant": args.variant, "fluxfix": VARIANTS[args.variant][1]["FLUXFIX"] == "1", "mode": args.mode, "warm_cache": args.warm_cache, "complete": False,
            "size": args.size, "steps": args.steps, "requests": [],
            "env": {k: os.environ.get(k) for k in ("TORCHINDUCTOR_CACHE_DIR",)}}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `timeout`: leave through finally, keeping the line

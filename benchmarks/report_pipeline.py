@@ -13,7 +13,7 @@ import argparse
 import json
 import pathlib
 
-ORDER = ["eager", "compiled", "compiled-fluxfix", "regional", "upstream-regional", "fp8-eager", "fp8-compiled", "fp8-compiled-fluxfix"]
+ORDER = ["eager", "compiled", "compiled-fluxfix", "regional", "upstream-regional", "upstream-regional-fluxfix", "fp8-eager", "fp8-compiled", "fp8-compiled-fluxfix"]
 PLOT = pathlib.Path(__file__).resolve().parent / "results" / "pipeline-h200.png"
 
 
@@ -23,7 +23,7 @@ def load(paths) -> dict:
         for line in open(path):
             r = json.loads(line)
             if r.get("host") == "sglang":  # bench_sglang_serve.py's names for the same figures
-                r = {**r, "load_s": r.get("ready_s"), "first_request_s": r.get("first_image_s"),
+                r = {**r, "load_s": r.get("ready_s"), "first_request_s": r.get("first_image_s"), "graph_breaks": r.get("breaks"),
                      "requests": [{**q, "new_graphs": q["new_frames"]} for q in r["requests"]]}
             runs[(name(r), r["warm_cache"])] = r
     return runs
@@ -35,7 +35,7 @@ def name(r) -> str:
 
 def fluxfix_on(r) -> bool:
     if r.get("host") == "sglang":
-        return r["variant"] in ("compiled-fluxfix", "regional")
+        return r["fluxfix"]
     return r["env"]["FLUXFIX"] == "1"
 
 

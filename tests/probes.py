@@ -1158,10 +1158,10 @@ def sglang_generate(root: str) -> dict:
             **sglang_server.dynamo_in_log(log)}
 
 
-def sglang_serve(root: str) -> dict:
-    """`sglang serve --enable-torch-compile` on a FLUX.1-dev folder (tests/model_folder.py), its own process
-    tree with the caller's environment (fluxfix reaches the server's workers only through it), then a stream
-    of requests to its OpenAI images endpoint at two resolutions, each with its own seed; the server is
+def sglang_serve(root: str, *serve_args: str) -> dict:
+    """`sglang serve --enable-torch-compile [serve_args]` on a FLUX.1-dev folder (tests/model_folder.py), its own
+    process tree with the caller's environment (fluxfix reaches the server's workers only through it), then a
+    stream of requests to its OpenAI images endpoint at two resolutions, each with its own seed; the server is
     stopped and what dynamo did in its worker is read from its log."""
     import pathlib
 
@@ -1169,7 +1169,7 @@ def sglang_serve(root: str) -> dict:
     import sglang_server
 
     folder = model_folder.make("FLUX.1-dev", pathlib.Path(root))
-    args = ["--enable-torch-compile", "--warmup-mode", "off", *sglang_server.cpu_args()]
+    args = ["--enable-torch-compile", "--warmup-mode", "off", *serve_args, *sglang_server.cpu_args()]
     env = {**os.environ, "TORCH_LOGS": sglang_server.DYNAMO_LOGS}
     responses = []
     with sglang_server.Server(folder, args, env, pathlib.Path(root) / "serve.log") as server:

@@ -81,3 +81,18 @@ def test_sglang_serve_compiles_the_transformer_in_one_graph(tmp_path):
     # one frame, compiled once more at the second resolution (dynamic shapes from then on), not again at the third request
     assert result["transformer_frames"] == ["0/0", "0/1"], result
 
+
+
+def test_sglang_serve_regional_compile_flag_compiles_blocks_without_breaks(tmp_path):
+    """sglang's own `--regional-compile` (0.5.17+; FLUX.1 declares its blocks from 0.5.23) compiles each transformer
+    block instead of the whole model, but the blocks carry the same defects: unpatched the server's worker breaks
+    inside them and compiles their pieces as frames of their own. With FLUXFIX=1 in the server's environment the
+    same flag compiles exactly the two block classes' forwards, break-free."""
+    without = run_probe("0.5.23", "sglang_serve", str(tmp_path / "without"), "--regional-compile", env={"FLUXFIX": "0"})
+    with_ = run_probe("0.5.23", "sglang_serve", str(tmp_path / "with"), "--regional-compile", env={"FLUXFIX": "1"})
+    for result in (without, with_):
+        assert result["healthy"] and [r["png"] for r in result["responses"]] == [True] * 3, result["log_tail"]
+    assert without["breaks"] > 0 and len(without["transformer_code"]) > 2, without  # measured: 6 breaks, 7 functions
+    assert with_["breaks"] == 0, with_
+    # FluxTransformerBlock.forward and FluxSingleTransformerBlock.forward, not the model's own forward
+    assert len(with_["transformer_code"]) == 2 and "forward flux.py:1294" not in with_["transformer_code"], with_
