@@ -3,7 +3,7 @@
 (fluxfix must be on or off before diffusers is imported, so each variant sets its own environment first).
 
     python benchmarks/bench_pipeline.py --variant VARIANT --out results.jsonl [--model FLUX.1-dev|Wan2.1-T2V-1.3B]
-        [--steps 28] [--size full|small] [--folder PATH] [--device cuda] [--requests 6] [--backend inductor] [--warm-cache]
+        [--steps 28] [--size full|small] [--folder PATH] [--device cuda] [--requests 6] [--backend inductor] [--mode default] [--warm-cache]
 
 The model is a folder made by tests/model_folder.py (published configs, random weights; FLUX.1-dev at full
 size is ~32 GB of bf16 safetensors, Wan 2.1 1.3B ~14 GB, made once in --folder), loaded by the host's own
@@ -107,6 +107,7 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cuda")
     p.add_argument("--requests", type=int, default=6, help="requests after the first")
     p.add_argument("--backend", default="inductor", help="torch.compile backend (aot_eager for quick CPU tests)")
+    p.add_argument("--mode", default="default", help="torch.compile mode (max-autotune-no-cudagraphs: sglang's default)")
     p.add_argument("--warm-cache", action="store_true", help="record: a second start on a previous run's compile cache")
     p.add_argument("--make-only", action="store_true", help="make the model folder and exit")
     args = p.parse_args(argv)
@@ -161,6 +162,8 @@ def load(folder: pathlib.Path, variant: Variant, args):
         pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.bfloat16)
     if variant.compile:
         kwargs = {} if args.backend == "inductor" else {"backend": args.backend}  # inductor: the call users make
+        if args.mode != "default":
+            kwargs["mode"] = args.mode
         getattr(pipe.transformer, variant.compile)(**kwargs)
     sync(args.device)
     return pipe
@@ -280,7 +283,7 @@ def main(argv=None) -> int:
     import torch
 
     res = {"model": args.model, "variant": args.variant, "warm_cache": args.warm_cache, "complete": False, "size": args.size, "steps": args.steps,
-           "device": args.device, "backend": args.backend, "torch": torch.__version__, "diffusers": diffusers.__version__,
+           "device": args.device, "backend": args.backend, "mode": args.mode, "torch": torch.__version__, "diffusers": diffusers.__version__,
            "fluxfix_loaded": "fluxfix" in sys.modules, "limit_hits": 0, "requests": [],
            "env": {k: os.environ.get(k) for k in ("FLUXFIX", "FLUXFIX_COMPILE", "TORCHINDUCTOR_CACHE_DIR")}}
     count_limit_hits(res)

@@ -30,7 +30,9 @@ def load(paths) -> dict:
 
 
 def name(r) -> str:
-    return f"sglang {r['sglang']} {r['variant']}, {r['mode']} mode" if r.get("host") == "sglang" else r["variant"]
+    if r.get("host") == "sglang":
+        return f"sglang {r['sglang']} {r['variant']}, {r['mode']} mode"
+    return r["variant"] if r.get("mode", "default") == "default" else f"{r['variant']}, {r['mode']} mode"
 
 
 def fluxfix_on(r) -> bool:
