@@ -9,7 +9,7 @@
 # MODE=sglang keeps sglang's own compile mode (max-autotune-no-cudagraphs); default sets mode "default".
 #
 # Carried wheels (cp312 x86_64, BENCHMARKS.md says how they were fetched): .whl/common (sglang's import-time
-# dependencies, imageio), .whl/RELEASE (sglang); fluxfix is built from this checkout. Each is installed with
+# dependencies the machine's image lacks), .whl/RELEASE (sglang); fluxfix is built from this checkout. Each is installed with
 # `--no-deps --target` into its own folder over the machine's torch. PYTHONPATH per run:
 # the release, the deps, the import-only stand-ins (patches/sglang/standins) and the harness
 # (benchmarks/serve_harness: its sitecustomize adds fluxfix's folder as a site folder in the variants that run
