@@ -287,16 +287,22 @@ def main(argv=None) -> int:
            "fluxfix_loaded": "fluxfix" in sys.modules, "limit_hits": 0, "requests": [],
            "env": {k: os.environ.get(k) for k in ("FLUXFIX", "FLUXFIX_COMPILE", "TORCHINDUCTOR_CACHE_DIR")}}
     count_limit_hits(res)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `timeout`: leave through finally, keeping the line
+    record(lambda: run(args, res), lambda: totals(res), res, args.out, summary)
+    return 0
+
+
+def record(work, finish, res: dict, out_path: str, describe) -> None:
+    """work(), then finish() and `res` appended to out_path as one JSON line (- for stdout), with
+    describe(res) printed: also when the run is stopped by SIGTERM (`timeout`), keeping what it measured."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # leave through finally
     try:
-        run(args, res)
+        work()
     finally:
-        totals(res)
-        out = sys.stdout if args.out == "-" else open(args.out, "a")
+        finish()
+        out = sys.stdout if out_path == "-" else open(out_path, "a")
         out.write(json.dumps(res) + "\n")
         out.flush()
-        print(summary(res), flush=True)
-    return 0
+        print(describe(res), flush=True)
 
 
 if __name__ == "__main__":

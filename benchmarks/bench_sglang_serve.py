@@ -35,12 +35,10 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import json
 import logging
 import os
 import pathlib
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -174,20 +172,12 @@ def gpu_name() -> str | None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                               format=f"[bench_sglang_serve {args.variant} %(relativeCreated)6.0f ms] %(message)s")
+                        format=f"[bench_sglang_serve {args.variant} %(relativeCreated)6.0f ms] %(message)s")
     res = {"host": "sglang", "sglang": importlib.metadata.version("sglang"), "torch": importlib.metadata.version("torch"), "gpu": gpu_name(),
            "model": args.model, "variant": args.variant, "fluxfix": VARIANTS[args.variant][1]["FLUXFIX"] == "1", "mode": args.mode, "warm_cache": args.warm_cache, "complete": False,
            "size": args.size, "steps": args.steps, "requests": [],
            "env": {k: os.environ.get(k) for k in ("TORCHINDUCTOR_CACHE_DIR",)}}
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `timeout`: leave through finally, keeping the line
-    try:
-        run(args, res)
-    finally:
-        totals(res)
-        out = sys.stdout if args.out == "-" else open(args.out, "a")
-        out.write(json.dumps(res) + "\n")
-        out.flush()
-        print(summary(res), flush=True)
+    common.record(lambda: run(args, res), lambda: totals(res), res, args.out, summary)
     return 0
 
 
