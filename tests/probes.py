@@ -1001,21 +1001,24 @@ def first_block_cache() -> dict:
     return out
 
 
-def caching_hook(cache: str) -> dict:
-    """A caching hook (taylorseer | mag-cache) on a small FLUX.1, blocks compiled regionally from the
-    first call, six steps at each of three resolutions (`models.caching_hook_run`): limit hits, graphs
-    and error against eager, unpatched and with fluxfix; eager outputs with fluxfix against without."""
+def caching_hook(cache: str, *also: str) -> dict:
+    """A caching hook (taylorseer | mag-cache | sea-cache) on a small FLUX.1 (SeaCache: Wan 2.1), blocks compiled
+    regionally from the first call (and, for each of `also`, "whole", compiled that way too), six steps at each of
+    three resolutions (`models.caching_hook_run`): limit hits, graphs, breaks and error against eager, unpatched
+    and with fluxfix; eager outputs with fluxfix against without."""
     import fluxfix
     from patches.diffusers.models import caching_hook_run
 
+    hows = {"": "regional", **{f"_{how}": how for how in also}}
     eager = caching_hook_run(cache, compiled=False)["outputs"]
-    out = {"unpatched": caching_hook_run(cache)}
+    out = {f"unpatched{key}": caching_hook_run(cache, compiled=how) for key, how in hows.items()}
     activate()
     out["eager_identical"] = all(g.equal(e) for g, e in zip(caching_hook_run(cache, compiled=False)["outputs"], eager))
-    out["patched"] = caching_hook_run(cache)
-    for got in (out["unpatched"], out["patched"]):
-        got["error"] = max(((g - e).abs().max() / e.abs().max()).item() for g, e in zip(got.pop("outputs"), eager))
-    out["status"] = {r.name: [r.verdict.value, r.reason] for r in fluxfix.status()}[{"taylorseer": "diffusers-taylorseer-cache", "mag-cache": "diffusers-mag-cache"}[cache]]
+    out.update({f"patched{key}": caching_hook_run(cache, compiled=how) for key, how in hows.items()})
+    for key in hows:
+        for got in (out[f"unpatched{key}"], out[f"patched{key}"]):
+            got["error"] = max(((g - e).abs().max() / e.abs().max()).item() for g, e in zip(got.pop("outputs"), eager))
+    out["status"] = {r.name: [r.verdict.value, r.reason] for r in fluxfix.status()}[f"diffusers-{cache.replace('taylorseer', 'taylorseer-cache')}"]
     return out
 
 
@@ -1092,12 +1095,13 @@ def qwen_deprecated_argument() -> dict:
 PROMPTS = ("a photo of a cat", "a watercolor painting of a lighthouse at sunset", "neon city at night, rain")
 
 
-def pipeline(model: str, root: str, backend: str = "aot_eager") -> dict:
+def pipeline(model: str, root: str, backend: str = "aot_eager", cases: str = "float32,layerwise-fp8") -> dict:
     """diffusers' real pipeline end to end (FLUX.1-dev: FluxPipeline; Wan2.1-T2V-1.3B: WanPipeline) on a
     model folder (tests/model_folder.py, made by this release's own classes where root has none), loaded by
     the host's own `DiffusionPipeline.from_pretrained`, `pipe.transformer.compile()` before the first call as
-    users do, three prompts at 64x64 in 2 steps (Wan: 5 frames); once as loaded and once with fp8
-    layerwise casting. This probe never activates fluxfix: only FLUXFIX at interpreter start does.
+    users do, three prompts at 64x64 in 2 steps (Wan: 5 frames); once per case: as loaded (float32), with fp8
+    layerwise casting (layerwise-fp8), with SeaCache (sea-cache, 0.42+: 8 steps, a threshold at which the middle
+    steps reuse the cache). This probe never activates fluxfix: only FLUXFIX at interpreter start does.
     `backend`: aot_eager counts the same graphs and breaks as inductor (dynamo decides them first)
     in seconds (inductor's C++ build of the one float32 graph: 48 s on 2 CPU cores)."""
     import hashlib
@@ -1114,14 +1118,17 @@ def pipeline(model: str, root: str, backend: str = "aot_eager") -> dict:
     if not folder.exists():
         model_folder.make(model, pathlib.Path(root))
     out = {"autoloaded": FLUXFIX_AT_START}
-    for case in ("float32", "layerwise-fp8"):
+    for case in cases.split(","):
         torch._dynamo.reset()
         counters.clear()
         pipe = diffusers.DiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float32)
+        pipe.set_progress_bar_config(disable=True)
         if case == "layerwise-fp8":
             pipe.transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch.float32)
+        elif case == "sea-cache":
+            pipe.transformer.enable_cache(diffusers.SeaCacheConfig(threshold=1e6))
         pipe.transformer.compile(backend=backend)
-        common = dict(height=64, width=64, num_inference_steps=2)
+        common = dict(height=64, width=64, num_inference_steps=8 if case == "sea-cache" else 2)
         outputs = [model_folder.generate(pipe, model, p, generator=torch.Generator().manual_seed(0), **common) for p in PROMPTS]
         out[case] = {"pipeline": type(pipe).__name__, "shapes": [list(o.shape) for o in outputs], "graphs": _graphs(),
                      "breaks": sum(counters["graph_break"].values()), "frames": dict(counters["frames"]),

@@ -128,6 +128,21 @@ def test_mag_cache_blocks_compile():
     assert r["status"][0] == "applied", r["status"]
 
 
+def test_sea_cache_blocks_compile_without_a_break():
+    """SeaCache (0.42+, Wan 2.x / Cosmos 3) on a small Wan 2.1, driven as WanPipeline does (the step in each call's
+    cache context), compiled regionally and whole."""
+    r = run_probe("0.42.1", "caching_hook", "sea-cache", "whole", host="diffusers")
+    # unpatched the leader block runs inside the hook's recursive disable, which breaks the graph (regional: the
+    # block's frame; whole: the model's, whose root wrapper also breaks at the step's `.item()`)
+    for unpatched in (r["unpatched"], r["unpatched_whole"]):
+        assert any("SeaCache" in reason for reason in unpatched["break_reasons"]), unpatched
+    for patched in (r["patched"], r["patched_whole"]):  # the hooks run eagerly, every block's forward compiles
+        assert patched["breaks"] == 0 and patched["limit_hits"] == [] and patched["graphs"] > 0, patched
+        assert patched["error"] < 1e-5, patched
+    assert r["eager_identical"] is True
+    assert r["status"][0] == "applied", r["status"]
+
+
 @pytest.mark.newest_torch
 @pytest.mark.parametrize("version", ["0.42.1"])  # with the LoRA-scale wrapper's warning; every release: the contract
 def test_flux_forward_warnings_no_longer_break_the_graph(version):

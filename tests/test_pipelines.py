@@ -27,6 +27,20 @@ def test_pipeline_compiles_in_one_graph(model, shape, tmp_path):
     assert without["layerwise-fp8"]["breaks"] > 0 and without["layerwise-fp8"]["graphs"] > 1, without["layerwise-fp8"]
 
 
+@pytest.mark.newest_torch
+def test_wan_pipeline_with_sea_cache_compiles_without_a_break(tmp_path):
+    """WanPipeline with SeaCache (diffusers 0.42+: `pipe.transformer.enable_cache(SeaCacheConfig(...))`, the
+    pipeline passing each step to the cache context), `pipe.transformer.compile()`, three prompts of 8 steps."""
+    without = run_probe("0.42.1", "pipeline", "Wan2.1-T2V-1.3B", str(tmp_path), "aot_eager", "sea-cache", host="diffusers", env={"FLUXFIX": "0"})
+    with_ = run_probe("0.42.1", "pipeline", "Wan2.1-T2V-1.3B", str(tmp_path), "aot_eager", "sea-cache", host="diffusers", env={"FLUXFIX": "1"})
+    without, with_ = without["sea-cache"], with_["sea-cache"]
+    # unpatched: breaks at the leader hook's compile-disabled forward and the root hook's `.item()`, every step
+    assert without["breaks"] > 0 and without["graphs"] > with_["graphs"], without
+    # with fluxfix the hooks run eagerly between graphs: the transformer's own forward and its block class compile
+    assert with_["breaks"] == 0, with_
+    assert with_["pixels"] == without["pixels"] and with_["shapes"] == [[5, 64, 64, 3]] * 3  # the same frames, bit for bit
+
+
 def test_sglang_flux_compiles_in_one_graph_with_the_request_in_its_forward_context():
     """sglang's denoising stage runs the transformer inside a forward context carrying the request
     (`Req`); 0.5.23's FLUX.1 reads `forward_batch.enable_spectrum` from it, which Req hands to its

@@ -67,6 +67,26 @@ def not_traced(function):
     return torch.compiler.disable(functools.update_wrapper(own, inner), recursive=False)
 
 
+def registering_kinds_eagerly(register, kinds: tuple):
+    """`HookRegistry.register_hook`, wrapped so that a module then runs each hook of `kinds` (classes)
+    eagerly (`run_hook_eagerly`): for hooks registered by code with no per-module function to wrap."""
+
+    @functools.wraps(register)
+    def register_hook(self, hook, name):
+        result = register(self, hook, name)
+        if isinstance(hook, kinds):
+            run_hook_eagerly(self._module_ref, hook)
+        return result
+
+    return register_hook
+
+
+def disabled_with_callees(function) -> bool:
+    """Whether `function` is compile-disabled with everything it calls (dynamo's recursive disable)."""
+    # torch before 2.10 has no `_torchdynamo_disable_recursive`: its disable was always recursive
+    return getattr(function, "_torchdynamo_disable", False) and getattr(function, "_torchdynamo_disable_recursive", True)
+
+
 def registering_eagerly(apply, parameter: str):
     """`apply`, a diffusers function that registers one hook on the module it is given as `parameter`,
     wrapped so that the module then runs that hook eagerly (`run_hook_eagerly`)."""

@@ -15,10 +15,8 @@ block of its class. Hooks registered before fluxfix activated keep diffusers' wr
 """
 from __future__ import annotations
 
-import functools
-
 from fluxfix import StepAside, Verdict, hookimpl
-from patches.diffusers.eager_hooks import replace, run_hook_eagerly
+from patches.diffusers.eager_hooks import registering_kinds_eagerly, replace
 from patches.diffusers.host import DiffusersPatch
 
 HOOK_CLASSES = ("GroupOffloadingHook", "LazyPrefetchGroupOffloadingHook", "LayerExecutionTrackerHook")
@@ -97,15 +95,9 @@ class GroupOffloading(DiffusersPatch):
     def apply(self, module, sites):
         import torch
 
-        registry, register = module.HookRegistry, module.HookRegistry.register_hook
+        registry = module.HookRegistry
         kinds = tuple({cls for cls, _ in sites.values() if cls is not registry})  # the offloading hooks
-
-        @functools.wraps(register)
-        def register_hook(self, hook, name):
-            register(self, hook, name)
-            if isinstance(hook, kinds):
-                run_hook_eagerly(self._module_ref, hook)
-
+        register_hook = registering_kinds_eagerly(registry.register_hook, kinds)
         return replace(sites, {name: register_hook if cls is registry else torch.compiler.disable(vars(cls)[attr])
                                for name, (cls, attr) in sites.items()})
 

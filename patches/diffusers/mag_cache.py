@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 
 from fluxfix import StepAside, Verdict, hookimpl
-from patches.diffusers.eager_hooks import not_traced, registering_eagerly, replace
+from patches.diffusers.eager_hooks import disabled_with_callees, not_traced, registering_eagerly, replace
 from patches.diffusers.host import DiffusersPatch
 
 HOOKS = ("MagCacheHeadHook", "MagCacheBlockHook")
@@ -37,16 +37,11 @@ class MagCache(DiffusersPatch):
         missing = [n for n, f in {**hooks, **applies}.items() if f is None or (n in hooks and "new_forward" not in vars(f))]
         if missing:
             raise StepAside(Verdict.TARGET_CHANGED, f"{module.__name__} has no {', '.join(missing)} (with its own new_forward)")
-        if not all(self.disables_callees(vars(h)["new_forward"]) for h in hooks.values()):
+        if not all(disabled_with_callees(vars(h)["new_forward"]) for h in hooks.values()):
             raise StepAside(Verdict.NOT_NEEDED, "MagCache's new_forward is not compile-disabled with its callees here: the blocks compile")
         if any("block" not in inspect.signature(f).parameters for f in applies.values()):
             raise StepAside(Verdict.TARGET_CHANGED, "MagCache's apply functions take no `block`")
         return {**{f"{n}.new_forward": (h, "new_forward") for n, h in hooks.items()}, **{n: (module, n) for n in applies}}
-
-    @staticmethod
-    def disables_callees(function) -> bool:
-        # torch before 2.10 has no `_torchdynamo_disable_recursive`: its disable was always recursive
-        return getattr(function, "_torchdynamo_disable", False) and getattr(function, "_torchdynamo_disable_recursive", True)
 
     def apply(self, module, sites):
         replacements = {f"{n}.new_forward": not_traced(vars(getattr(module, n))["new_forward"]) for n in HOOKS}

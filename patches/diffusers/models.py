@@ -73,17 +73,23 @@ def small_flux(seed: int = 0):
     return model, inputs()
 
 
-def caching_hook_run(cache: str, compiled: bool = True, resolutions=(1, 2, 3), steps: int = 6, limit: int = 8) -> dict:
-    """A small FLUX.1 (2+2 blocks) with a caching hook (taylorseer | mag-cache) driven as a pipeline
-    does (a cache context per denoiser call, the cache reset for each new image), `steps` steps at each
-    resolution, its blocks compiled regionally before the first call (backend eager) or not at all,
-    under recompile limit `limit`: dynamo's recompile-limit hits, the graphs it compiled, the outputs."""
+def caching_hook_run(cache: str, compiled: bool | str = True, resolutions=(1, 2, 3), steps: int = 6, limit: int = 8) -> dict:
+    """A small FLUX.1 (2+2 blocks; SeaCache: a small Wan 2.1, 2 blocks) with a caching hook (taylorseer |
+    mag-cache | sea-cache) driven as a pipeline does (a cache context per denoiser call with the step, as
+    WanPipeline gives it, the cache reset for each new image), `steps` steps at each resolution, compiled
+    before the first call (backend eager) regionally (`compiled` True or "regional"), whole ("whole") or
+    not at all (False), under recompile limit `limit`: dynamo's recompile-limit hits, the graphs it
+    compiled, its graph breaks and their reasons, the outputs."""
     import torch
 
     from patches.diffusers.group_offloading import dynamo_messages, limit_hits
 
-    model, inputs = small("flux", layers=(2, 2))
-    if cache == "taylorseer":
+    model, inputs = small("wan") if cache == "sea-cache" else small("flux", layers=(2, 2))
+    if cache == "sea-cache":
+        from diffusers import SeaCacheConfig
+
+        model.enable_cache(SeaCacheConfig(threshold=1e6))  # any change is small enough: the middle steps reuse the cache
+    elif cache == "taylorseer":
         from diffusers import TaylorSeerCacheConfig
 
         model.enable_cache(TaylorSeerCacheConfig(cache_interval=2, disable_cache_before_step=1, max_order=1))
@@ -92,21 +98,27 @@ def caching_hook_run(cache: str, compiled: bool = True, resolutions=(1, 2, 3), s
 
         model.enable_cache(MagCacheConfig(threshold=0.5, num_inference_steps=steps, mag_ratios=[1.0] * steps, retention_ratio=0.2))
     else:
-        raise ValueError(f"no caching hook {cache!r}; choose taylorseer or mag-cache")
+        raise ValueError(f"no caching hook {cache!r}; choose taylorseer, mag-cache or sea-cache")
     outputs = []
 
     def run():
         with torch.no_grad():
             for resolution in resolutions:
                 for step in range(steps):
-                    with model.cache_context("cond"):
+                    where = dict(step_index=step, sigma=1.0 - step / steps, num_inference_steps=steps) if cache == "sea-cache" else {}
+                    with model.cache_context("cond", **where):
                         outputs.append(model(**inputs(resolution, step))[0])
                 model._reset_stateful_cache()
 
     torch._dynamo.reset()
-    before = torch._dynamo.utils.counters["stats"]["unique_graphs"]
-    if compiled:
+    counters = torch._dynamo.utils.counters
+    graphs, breaks = counters["stats"]["unique_graphs"], dict(counters["graph_break"])
+    if compiled == "whole":
+        model.compile(backend="eager")
+    elif compiled:
         model.compile_repeated_blocks(backend="eager")
     with torch._dynamo.config.patch(recompile_limit=limit):
         hits = limit_hits(dynamo_messages(run))
-    return {"limit_hits": hits, "graphs": torch._dynamo.utils.counters["stats"]["unique_graphs"] - before, "outputs": outputs}
+    new_breaks = {reason: n - breaks.get(reason, 0) for reason, n in counters["graph_break"].items() if n > breaks.get(reason, 0)}
+    return {"limit_hits": hits, "graphs": counters["stats"]["unique_graphs"] - graphs, "breaks": sum(new_breaks.values()),
+            "break_reasons": sorted(new_breaks), "outputs": outputs}
