@@ -11,7 +11,8 @@ goleafstream (leaf_level: a group per layer, without and with the stream);
 fbc (bf16 with FirstBlockCache at threshold 0: it never reuses, so what it adds per step is the cost of
 its compile-disabled decision, a `.item()` read back every step); ts (bf16 with TaylorSeer at its defaults)
 and mag (bf16 with MagCache, diffusers' FLUX ratios): both skip steps on a schedule, so their ms is the mean per step
-of a whole --image-steps image from a reset cache, and their first call is a whole image.
+of a whole --image-steps image from a reset cache, and their first call is a whole image; so is sea (bf16 with SeaCache
+at its defaults, 0.42+, Wan only), whose cache context carries the step as WanPipeline's does.
 compile: eager; regional (compile_repeated_blocks); whole (model.compile()); remedy (model.compile()
 with FLUXFIX_COMPILE=regional). fluxfix is on for fp8/go/gostream and for remedy, off for bf16 and
 for any variant ending in -unpatched (fp8-whole-unpatched, go-whole-unpatched, ...). The model is the published architecture
@@ -44,7 +45,7 @@ def parse_args(argv=None):
     p.add_argument("--out", default="-")
     p.add_argument("--profile", metavar="TRACE", help="after the timed steps, profile one more call: the H2D copy engine's busy and "
                    "idle time, kernel time, host syncs (into the results); the Chrome trace, gzipped, to TRACE")
-    p.add_argument("--image-steps", type=int, default=28, help="steps per image for the caches timed per image (ts, mag)")
+    p.add_argument("--image-steps", type=int, default=28, help="steps per image for the caches timed per image (ts, mag, sea)")
     return p.parse_args(argv)
 
 
@@ -65,6 +66,10 @@ def cache_config(kind: str, steps: int):
         from diffusers.hooks.mag_cache import FLUX_MAG_RATIOS
 
         return MagCacheConfig(mag_ratios=FLUX_MAG_RATIOS, num_inference_steps=steps)
+    if kind == "sea":
+        from diffusers import SeaCacheConfig
+
+        return SeaCacheConfig()
     return None
 
 
@@ -184,14 +189,14 @@ def main(argv=None) -> int:
     cached = cache is not None
     if cached:
         net.enable_cache(cache)
-    images = weights in ("ts", "mag")  # caches that skip steps on a schedule: timed per whole image
+    images = weights in ("ts", "mag", "sea")  # caches that skip steps on a schedule: timed per whole image
     reset = net._reset_stateful_cache if cached else (lambda: None)  # a new resolution: the cached residuals start over
     res["weight_gib"] = sum(p.numel() * p.element_size() for p in net.parameters()) / 2**30
     res["gpu_weight_gib"] = sum(p.numel() * p.element_size() for p in net.parameters() if p.is_cuda) / 2**30
     first, second = RESOLUTIONS[args.model]
 
-    def run(**x):  # one denoiser call, in a cache context as diffusers' pipelines make one per call
-        with net.cache_context("cond") if cached else contextlib.nullcontext():
+    def run(where=None, **x):  # one denoiser call, in a cache context as diffusers' pipelines make one per call
+        with net.cache_context("cond", **(where or {})) if cached else contextlib.nullcontext():
             return net(**x)
 
     with torch.no_grad():
@@ -213,8 +218,8 @@ def main(argv=None) -> int:
         def image(resolution):  # a whole denoising loop from a reset cache, as a pipeline runs it
             steps = [inputs(args.model, resolution, step, dtype) for step in range(args.image_steps)]
             reset()
-            for x in steps:
-                run(**x)
+            for i, x in enumerate(steps):  # the step as WanPipeline passes it (SeaCache reads it; the others ignore it)
+                run(dict(step_index=i, sigma=1.0 - i / args.image_steps, num_inference_steps=args.image_steps) if weights == "sea" else None, **x)
 
         for label, resolution in (("res1", first), ("res2", second)):
             reset()
