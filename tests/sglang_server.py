@@ -118,13 +118,15 @@ class Server:
 
     def image(self, body: dict, timeout: float = 600) -> dict:
         """One request to the OpenAI images endpoint; the reply's first image as PNG bytes under "png"
-        (the request asks for b64_json PNG), and its "peak_memory_mb" where sglang reports one."""
+        (the request asks for b64_json PNG), and sglang's "peak_memory_mb" and "inference_time_s" where it
+        reports them."""
         reply = self._post("/v1/images/generations", {**body, "response_format": "b64_json", "output_format": "png"}, timeout)
-        return {"png": base64.b64decode(reply["data"][0]["b64_json"]), "peak_memory_mb": reply.get("peak_memory_mb")}
+        return {"png": base64.b64decode(reply["data"][0]["b64_json"]),
+                **{k: reply.get(k) for k in ("peak_memory_mb", "inference_time_s")}}
 
     def video(self, body: dict, timeout: float = 1800) -> dict:
         """One request to the OpenAI videos endpoint, which queues a job: polled until it ends; the job's last
-        record (status, "peak_memory_mb" where sglang reports one)."""
+        record (status; "peak_memory_mb" and "inference_time_s" where sglang reports them)."""
         job = self._post("/v1/videos", body, timeout)
         deadline = time.monotonic() + timeout
         while job.get("status") not in ("completed", "failed") and time.monotonic() < deadline:
