@@ -14,7 +14,8 @@ empty or not): a small Wan 2.1 through WanPipeline with guidance, 8 steps at two
 Here each SeaCache-hooked module runs its hook eagerly, as diffusers wrote it (the decision, the
 indicator, the residual bookkeeping: the hook code and its helpers are compile-disabled), and only
 the module's own forward compiles, once per block class. Caches enabled after fluxfix activated take
-this path.
+this path. Cosmos 3 (whose root hook gates the decoder stack instead of a leader block) gets the same
+rule, its gate and record eager around the compiled stack; checked on Wan 2.1 only.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from patches.diffusers.host import DiffusersPatch
 
 BLOCK_HOOKS = ("SeaCacheLeaderBlockHook", "SeaCacheBlockHook", "SeaCachePostNormHook")  # new_forward calls the module
 ROOT_HOOK = "SeaCacheRootHook"
+ROOT_METHODS = ("pre_forward", "post_forward", "prepare_decoder_stack", "record_decoder_stack")
 STATES = ("SeaCacheSharedState", "SeaCacheContextState")  # the hooks' state and decisions
 HELPERS = ("_get_block_inputs", "_build_block_output", "_get_block_outputs", "_record_full_execution", "_is_parameter_sharded")
 
@@ -39,7 +41,8 @@ class SeaCache(DiffusersPatch):
     def inspect(self, module):
         classes = {n: getattr(module, n, None) for n in (*BLOCK_HOOKS, ROOT_HOOK, *STATES, "HookRegistry")}
         owned = {f"{n}.new_forward": (classes[n], "new_forward") for n in BLOCK_HOOKS}
-        owned.update({f"{ROOT_HOOK}.{m}": (classes[ROOT_HOOK], m) for m in ("pre_forward", "post_forward")})
+        # the root hook's own decisions; on Cosmos 3 also the gate before the decoder stack and the record after it
+        owned.update({f"{ROOT_HOOK}.{m}": (classes[ROOT_HOOK], m) for m in ROOT_METHODS})
         owned["SeaCacheLeaderBlockHook._build_indicator"] = (classes["SeaCacheLeaderBlockHook"], "_build_indicator")
         missing = [n for n, (cls, attr) in owned.items() if cls is None or attr not in vars(cls)]
         missing += [n for n in (*STATES, "HookRegistry", *HELPERS) if getattr(module, n, None) is None]
