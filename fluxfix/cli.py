@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     doctor.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     doctor.add_argument("--json", metavar="PATH", help="also write the results as JSON (- for stdout)")
     doctor.add_argument("--feature", action="append", default=[], metavar="NAME[,NAME]",
-                        help="host features to switch on (diffusers: layerwise-fp8, group-offload, faster-cache, first-block-cache, taylorseer, mag-cache, lora); repeatable, combinable")
+                        help="host features to switch on (diffusers: layerwise-fp8, group-offload, faster-cache, first-block-cache, taylorseer, mag-cache, sea-cache, lora); repeatable, combinable")
     doctor.add_argument("--simulate", metavar="MACHINE",
                         help="run as on another machine, simulated here and said so (sglang: rocm — torch reports HIP, "
                              "aiter is a stand-in computing attention with torch ops; FLUX uses the AITER backend)")
