@@ -78,21 +78,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def tolerate_config_reregistration() -> None:
-    """Harness shim, same for every variant: the machine's transformers (5.17) already registers
-    model types that sglang 0.5.11 registers again at import (`qwen3_asr`: "already used")."""
-    try:
-        from transformers import AutoConfig
-    except ImportError:
-        return
-    original = AutoConfig.register
-
-    def register(model_type, config, exist_ok=False):
-        return original(model_type, config, exist_ok=True)
-
-    AutoConfig.register = staticmethod(register)
-
-
 def percentile(xs, q):
     xs = sorted(xs)
     k = (len(xs) - 1) * q
@@ -128,11 +113,9 @@ def main(args, res: dict) -> dict:
     import torch._dynamo
     from torch._dynamo.utils import counters
 
-    tolerate_config_reregistration()
-    # Harness shim, same for every variant: sglang's CUDA platform probe tries
-    # `from sphinx.ext.autodoc.mock import ...`; the machine's partial `sphinx` then stays in
-    # sys.modules and scipy.stats (imported later via transformers -> sklearn) fails on it.
-    import scipy.stats  # noqa: F401
+    import harness_shims  # patches/sglang/standins, on PYTHONPATH beside the stand-ins
+
+    harness_shims.before_sglang()
     t = time.time()
     stood_in_cute = []
     if args.model in ("wan", "qwen-image") and args.device.startswith("cuda"):
