@@ -27,9 +27,9 @@ compile included), the first request's own seconds; then --requests requests ove
 mixed order (bench_pipeline.py's), each its own prompt and seed: client seconds, sglang's `inference_time_s`,
 and the frames dynamo traced in the worker meanwhile (compiles and recompiles, read from the server's log);
 steady state = median of the requests after each resolution's first; peak GPU memory as sglang reports it per
-request (reserved); graph breaks; recompile-limit hits; the patches the worker said it applied. One JSON line
-per variant is appended to --out, also when stopped by SIGTERM (then "complete": false). The server's log
-goes to --log-dir.
+request (reserved); graph breaks; recompile-limit hits; the patches the worker said it applied; the stand-ins on the
+path. One JSON line per variant is appended to --out, also when stopped by SIGTERM (then "complete": false). The
+server's log goes to --log-dir.
 """
 from __future__ import annotations
 
@@ -77,13 +77,12 @@ def parse_args(argv=None):
     p.add_argument("serve_args", nargs="*", help="more `sglang serve` arguments (after --)")
     args = p.parse_args(argv)
     args.folder = args.folder or pathlib.Path(tempfile.gettempdir()) / f"fluxfix-pipeline-{args.size}"
-    args.make_only = False
     return args
 
 
 def server_env(args) -> dict:
     """This process's environment with the variant's fluxfix settings, the compile mode, and dynamo's logs on."""
-    serve_args, fluxfix_env = VARIANTS[args.variant]
+    fluxfix_env = VARIANTS[args.variant][1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLUXFIX")}
     env.update(fluxfix_env, TORCH_LOGS=sglang_server.DYNAMO_LOGS, PYTHONUNBUFFERED="1")
     env.pop("SGLANG_TORCH_COMPILE_MODE", None)
@@ -160,6 +159,15 @@ def summary(res: dict) -> str:
             f"breaks {fmt('breaks', 'd')}, limit hits {fmt('limit_hits', 'd')}{'' if res['complete'] else ', INCOMPLETE'}")
 
 
+def stood_in() -> list[str]:
+    """The import-only stand-ins (patches/sglang/standins) that the server's processes, on this PYTHONPATH, import
+    in place of the real packages."""
+    import importlib.util
+
+    names = ("sgl_kernel", "av", "imageio_ffmpeg")
+    return [n for n in names if (spec := importlib.util.find_spec(n)) and "standins" in pathlib.Path(spec.origin or "").parts]
+
+
 def gpu_name() -> str | None:
     """The GPU's name from nvidia-smi (this process never touches CUDA itself: the server owns the GPU)."""
     try:
@@ -173,7 +181,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"[bench_sglang_serve {args.variant} %(relativeCreated)6.0f ms] %(message)s")
-    res = {"host": "sglang", "sglang": importlib.metadata.version("sglang"), "torch": importlib.metadata.version("torch"), "gpu": gpu_name(),
+    res = {"host": "sglang", "sglang": importlib.metadata.version("sglang"), "torch": importlib.metadata.version("torch"), "gpu": gpu_name(), "stood_in": stood_in(),
            "model": args.model, "variant": args.variant, "fluxfix": VARIANTS[args.variant][1]["FLUXFIX"] == "1", "mode": args.mode, "warm_cache": args.warm_cache, "complete": False,
            "size": args.size, "steps": args.steps, "requests": [],
            "env": {k: os.environ.get(k) for k in ("TORCHINDUCTOR_CACHE_DIR",)}}

@@ -9,7 +9,6 @@ worker (frames, breaks, recompiles) and what compile costs here, not a GPU's spe
 """
 from __future__ import annotations
 
-import os
 import pathlib
 import shutil
 import subprocess
