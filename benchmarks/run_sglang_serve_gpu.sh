@@ -8,22 +8,17 @@
 #       "0.5.10:eager 0.5.10:compiled 0.5.10:compiled-fluxfix 0.5.10:regional+warm 0.5.11:compiled" [limit s per run]
 # MODE=sglang keeps sglang's own compile mode (max-autotune-no-cudagraphs); default sets mode "default".
 #
-# Carried wheels (cp312 x86_64, BENCHMARKS.md says how they were fetched): .whl/common (sglang's import-time
-# dependencies the machine's image lacks), .whl/RELEASE (sglang); fluxfix is built from this checkout. Each is installed with
-# `--no-deps --target` into its own folder over the machine's torch. PYTHONPATH per run:
+# Carried wheels (cp312 x86_64, BENCHMARKS.md says how they were fetched): .whl/common and .whl/RELEASE, installed by
+# sglang_gpu_hosts.sh with fluxfix from this checkout. PYTHONPATH per run:
 # the release, the deps, the import-only stand-ins (patches/sglang/standins) and the harness
 # (benchmarks/serve_harness: its sitecustomize adds fluxfix's folder as a site folder in the variants that run
 # fluxfix, so its .pth auto-load runs in every process the server spawns, as from a pip install).
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-HOSTS=/tmp/sglang-hosts
+source "$(dirname "$0")/sglang_gpu_hosts.sh"  # HOSTS, ROOT, install_hosts
 LIMIT=${2:-400}
 FOLDER=/tmp/pipeline-models  # shared with run_pipeline_gpu.sh: the same FLUX.1-dev folder
-pipi() { python3 -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check --target "$@" 2>&1 | grep -vi warning; }
-[ -d "$HOSTS/common" ] || pipi "$HOSTS/common" "$ROOT"/.whl/common/*.whl
-rm -rf "$HOSTS/fluxfix"; pipi "$HOSTS/fluxfix" --no-build-isolation "$ROOT"  # this checkout, every call
-for spec in $1; do release=${spec%%:*}; [ -d "$HOSTS/$release" ] || pipi "$HOSTS/$release" "$ROOT"/.whl/"$release"/*.whl; done
+install_hosts $(for spec in $1; do echo "${spec%%:*}"; done | sort -u)
 echo "== model folder"
 PYTHONPATH="$HOSTS/common" python3 "$ROOT/benchmarks/bench_pipeline.py" --make-only --model FLUX.1-dev --folder "$FOLDER" 2>>"$OUT/sglang-serve.log" || exit 1
 n=0; total=$(echo "$1" | wc -w)

@@ -278,6 +278,7 @@ SMALL_WAN = {
     "text_encoder": {"d_model": 32, "d_ff": 64, "d_kv": 16, "num_heads": 2, "num_layers": 1},
 }
 
+COMPONENTS = ("transformer", "vae", "text_encoder", "text_encoder_2")  # the models a folder holds; index = seed
 MODELS = {"FLUX.1-dev": FLUX_DEV, "Wan2.1-T2V-1.3B": WAN_T2V_1_3B}
 SMALL_KEYS = {"FLUX.1-dev": SMALL, "Wan2.1-T2V-1.3B": SMALL_WAN}
 
@@ -295,22 +296,28 @@ TEXT = [
 def make(model: str, root: pathlib.Path, size: str = "small", device: str = "cpu") -> pathlib.Path:
     """Write root/<model> (e.g. root/FLUX.1-dev) and return it. `size`: small | full. `device`: where the
     random weights are made ("cuda" makes full size's ~17B parameters in seconds, not minutes on a CPU)."""
-    import torch
-
     configs = configs_of(model, size)
     folder = pathlib.Path(root) / model
     folder.mkdir(parents=True, exist_ok=True)
     _write_json(folder / "model_index.json", configs["model_index.json"])
-    # published weights are bfloat16; full size in float32 would need twice the memory
-    dtype = torch.float32 if size == "small" else torch.bfloat16
-    for seed, name in enumerate(("transformer", "vae", "text_encoder", "text_encoder_2")):
+    for name in COMPONENTS:
         if name in configs:
-            _save_model(folder, name, configs, seed, dtype, device)
+            write_component(folder, model, name, size, device)
     _save_scheduler(folder, configs)
     for name, entry in configs["model_index.json"].items():
         if name.startswith("tokenizer"):
             TOKENIZERS[entry[1]](folder / name)
     return folder
+
+
+def write_component(folder: pathlib.Path, model: str, name: str, size: str, device: str = "cpu") -> None:
+    """Write one component of `model` (e.g. "vae") into `folder` at `size`, in place of what is there: a
+    small folder with its full-size VAE for a benchmark of the VAE alone."""
+    import torch
+
+    # published weights are bfloat16; full size in float32 would need twice the memory
+    dtype = torch.float32 if size == "small" else torch.bfloat16
+    _save_model(folder, name, configs_of(model, size), COMPONENTS.index(name), dtype, device)
 
 
 def generate(pipe, model: str, prompt: str, frames: int = 5, **common):

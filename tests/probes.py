@@ -1190,6 +1190,82 @@ def sglang_serve(root: str, *serve_args: str) -> dict:
             **sglang_server.dynamo_in_log(log)}
 
 
+def wan_vae_decode_eager() -> dict:
+    """sglang's Wan VAE (narrow, random weights) decoding three latent frames with its feature cache, before
+    and after fluxfix activates in the same process: the eager video must not change (on 0.5.9-0.5.11 the
+    cached convs live in another module, handed the cache state at import), and the compiled one must match."""
+    import torch
+
+    with gpu_driver_stand_in():
+        from sglang.multimodal_gen.configs.models.vaes.wanvae import WanVAEConfig
+        from sglang.multimodal_gen.runtime.models.vaes import wanvae
+    config = WanVAEConfig()
+    config.arch_config.base_dim = 8
+    torch.manual_seed(0)
+    vae = wanvae.AutoencoderKLWan(config).eval()
+    latents = torch.randn(1, 16, 3, 4, 4)
+    with torch.no_grad():
+        before = vae.decode(latents)
+        activate()
+        after = vae.decode(latents)
+        compiled = torch.compile(vae.decode, backend="aot_eager")(latents)
+    return {"eager_identical": torch.equal(before, after), "compiled_error": (compiled - before).abs().max().item(),
+            "verdict": {r.name: r.verdict.value for r in ENGINE.records()}["sglang-wan-vae-cache"]}
+
+
+def sglang_wan_vae_decode(root: str, backend: str = "aot_eager") -> dict:
+    """sglang's own decoding stage on its own Wan VAE, as `--enable-torch-compile` runs it after denoising:
+    ServerArgs for a Wan2.1-T2V-1.3B folder (tests/model_folder.py; sglang picks its Wan pipeline config),
+    the VAE loaded by sglang's VAELoader, `DecodingStage.decode` compiled from its first call (the host
+    compiles the VAE decode itself, 0.5.17+), new latents every call, three videos at two sizes. Wan's DiT
+    cannot run on a CPU here (sgl-kernel's CPU build), so the decode stage is driven on its own.
+    `backend`: the host compiles with inductor; anything else is put into the host's own `Module.compile`
+    call (dynamo decides the graphs and breaks before any backend: aot_eager in seconds, where inductor's
+    C++ build of the unpatched decode's hundreds of graphs takes minutes on 2 CPU cores)."""
+    import pathlib
+
+    import torch
+    from torch._dynamo.utils import counters
+
+    import model_folder
+    from patches.diffusers.group_offloading import dynamo_messages, limit_hits
+
+    folder = model_folder.make("Wan2.1-T2V-1.3B", pathlib.Path(root))
+    if backend != "inductor":
+        host_compile = torch.nn.Module.compile
+
+        def compile_with_backend(self, *args, **kwargs):
+            kwargs = {k: v for k, v in kwargs.items() if k not in ("mode", "options")}
+            return host_compile(self, *args, **{**kwargs, "backend": backend})
+
+        torch.nn.Module.compile = compile_with_backend
+    from sglang.multimodal_gen.runtime.loader.component_loaders.vae_loader import VAELoader
+    from sglang.multimodal_gen.runtime.pipelines_core.stages.decoding import DecodingStage
+    from sglang.multimodal_gen.runtime.server_args import ServerArgs, set_global_server_args
+
+    server_args = ServerArgs.from_kwargs(model_path=str(folder), enable_torch_compile=True)
+    set_global_server_args(server_args)
+    vae, _ = VAELoader().load(str(folder / "vae"), server_args, "vae", "diffusers")
+    stage = DecodingStage(vae)
+    generator = torch.Generator().manual_seed(0)
+    latents = [torch.randn(shape, generator=generator) for shape in [(1, 16, 3, 8, 8), (1, 16, 3, 8, 8), (1, 16, 2, 6, 10)]]
+    counters.clear()
+    videos = []
+    messages = dynamo_messages(lambda: videos.extend(stage.decode(z, server_args, vae_dtype=torch.float32) for z in latents))
+    server_args.enable_torch_compile = False  # the same stage eagerly, for the same latents
+    eager = [stage.decode(z, server_args, vae_dtype=torch.float32) for z in latents]
+    errors = [(v - e).abs().max().item() for v, e in zip(videos, eager)]
+    breaks = counters["graph_break"]
+    import fluxfix
+
+    status = {r.name: r.verdict.value for r in fluxfix.status() if r.name == "sglang-wan-vae-cache"}
+    fluxfix.revert()  # the host's own code back: its eager videos, against the ones decoded with the patch in place
+    unchanged = all(torch.equal(e, stage.decode(z, server_args, vae_dtype=torch.float32)) for z, e in zip(latents, eager))
+    return {"graphs": _graphs(), "breaks": sum(breaks.values()), "eager_unchanged": unchanged, "status": status,
+            "context_var_breaks": sum(n for reason, n in breaks.items() if "ContextVar" in reason),
+            "limit_hits": limit_hits(messages), "shapes": [list(v.shape) for v in videos], "max_error": max(errors)}
+
+
 def main() -> None:
     name, *args = sys.argv[1:]
     warnings.simplefilter("ignore")  # hosts warn a lot at import on CPU; results go to stdout

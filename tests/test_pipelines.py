@@ -110,3 +110,44 @@ def test_sglang_serve_regional_compile_flag_compiles_blocks_without_breaks(tmp_p
     assert with_["breaks"] == 0, with_
     # FluxTransformerBlock.forward and FluxSingleTransformerBlock.forward, not the model's own forward
     assert len(with_["transformer_code"]) == 2 and "forward flux.py:1294" not in with_["transformer_code"], with_
+
+
+def test_sglang_wan_vae_decode_without_fluxfix_breaks_at_every_cached_conv(tmp_path):
+    """sglang's decoding stage on its Wan VAE under --enable-torch-compile (0.5.23), FLUXFIX=0: the decoder sets
+    the feature cache's conv index in a ContextVar at every cached conv, which dynamo cannot trace. (Its own test,
+    so that the two sides spread over CI's workers: this one takes about two minutes.)"""
+    without = run_probe("0.5.23", "sglang_wan_vae_decode", str(tmp_path), env={"FLUXFIX": "0"})
+    # measured: 303 graphs, 307 breaks (108 at ContextVar.set, most others the platform checks), and the
+    # per-conv frames recompiling per conv until sglang's own recompile limit (64)
+    assert without["context_var_breaks"] > 0 and without["graphs"] > 100, without
+    assert any("wanvae.py" in hit for hit in without["limit_hits"]), without
+    assert without["max_error"] < 1e-5, without
+
+
+@pytest.mark.parametrize("version", ["0.5.17", "0.5.23"])  # the first release that compiles the decode, the newest
+def test_sglang_wan_vae_decode_compiles_the_decoder_whole(version, tmp_path):
+    """The same stage with fluxfix switched on by FLUXFIX=1 only: the decode's own loop over latent frames runs
+    eagerly and each call of the decoder is one graph per feature-cache state (first latent frame, second, the
+    rest), at two video sizes, with no break inside the VAE and no recompile limit hit; the same videos. 0.5.17
+    runs in the torch211 environment too, on its own torch, where its `entry == "Rep"` tests broke the decoder."""
+    with_ = run_probe(version, "sglang_wan_vae_decode", str(tmp_path), env={"FLUXFIX": "1"})
+    assert with_["status"] == {"sglang-wan-vae-cache": "applied"}, with_
+    assert with_["shapes"] == [[1, 3, 9, 64, 64], [1, 3, 9, 64, 64], [1, 3, 5, 48, 80]], with_
+    assert with_["context_var_breaks"] == 0 and with_["limit_hits"] == [], with_
+    # the only breaks: sglang's compiled decode callable reaching the decode that runs eagerly, once per size
+    # (torch 2.11 gives that one-line frame up after the first)
+    assert 1 <= with_["breaks"] <= 2, with_
+    # measured: the decoder at 3 cache states, again at 2 for the second size (a 2-frame latent has no third
+    # chunk), the VAE's post-quant conv once per size
+    assert with_["graphs"] == 7, with_
+    assert with_["max_error"] < 1e-5, with_
+    assert with_["eager_unchanged"] is True  # eagerly, the same videos as the host's own code (fluxfix reverted), bit for bit
+
+
+@pytest.mark.parametrize("version", ["0.5.8", "0.5.10", "0.5.23"])  # the resample in its class, in a helper module, cached state only
+def test_wan_vae_decode_eager_unchanged_by_fluxfix(probe, version):
+    """The Wan VAE's own decode, eagerly, before and after fluxfix activates: the same video bit for bit on each
+    shape of the host's code (on 0.5.9-0.5.11 the cached convs read the cache state through another module)."""
+    result = probe(version, "wan_vae_decode_eager")
+    assert result["verdict"] == "applied" and result["eager_identical"] is True, result
+    assert result["compiled_error"] < 1e-5, result

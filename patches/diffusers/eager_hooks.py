@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-import types
+
+from fluxfix.eager import not_traced
 
 
 def _hooked_forward(function_reference, module, *args, **kwargs):
@@ -45,26 +46,6 @@ def run_hook_eagerly(module, hook) -> bool:
     wrapped = vars(module)["forward"].__wrapped__
     module.forward = functools.update_wrapper(functools.partial(eager_wrapper(), hook.fn_ref, module), wrapped)
     return True
-
-
-def not_traced(function):
-    """`function` (or, if compile-disabled already, the function under that) as dynamo's non-recursive
-    skip: its own frame runs eagerly, the frames it calls compile.
-
-    dynamo's `disable(recursive=False)` alone makes a traced call to it a graph break, but every time it
-    runs, its frame goes through dynamo's Python frame callback again (skip-file checks, a bytecode
-    scan) before being let through: about half a millisecond per call on a fast host, in the gap
-    between two offloaded blocks where the GPU waits. So the function runs as a copy of its own
-    code object that is marked skipped in the interpreter hook itself (frame skipped, callees compiled):
-    no callback at all. A copy, so that the host's own function keeps its code's state when reverted."""
-    import torch
-    from torch._dynamo.eval_frame import skip_code
-
-    inner = getattr(function, "__wrapped__", function)
-    own = types.FunctionType(inner.__code__.replace(), inner.__globals__, inner.__name__, inner.__defaults__, inner.__closure__)
-    own.__kwdefaults__ = inner.__kwdefaults__
-    skip_code(own.__code__)
-    return torch.compiler.disable(functools.update_wrapper(own, inner), recursive=False)
 
 
 def registering_kinds_eagerly(register, kinds: tuple):
