@@ -1196,13 +1196,9 @@ def wan_vae_decode_eager() -> dict:
     cached convs live in another module, handed the cache state at import), and the compiled one must match."""
     import torch
 
-    with gpu_driver_stand_in():
-        from sglang.multimodal_gen.configs.models.vaes.wanvae import WanVAEConfig
-        from sglang.multimodal_gen.runtime.models.vaes import wanvae
-    config = WanVAEConfig()
-    config.arch_config.base_dim = 8
-    torch.manual_seed(0)
-    vae = wanvae.AutoencoderKLWan(config).eval()
+    from patches.sglang.models import narrow_wan_vae
+
+    _, vae = narrow_wan_vae()
     latents = torch.randn(1, 16, 3, 4, 4)
     with torch.no_grad():
         before = vae.decode(latents)

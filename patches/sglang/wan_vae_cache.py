@@ -23,7 +23,7 @@ import contextvars
 import sys
 
 from fluxfix import StepAside, Verdict, hookimpl, recode
-from patches.sglang.host import SglangPatch, warp_size_answered
+from patches.sglang.host import SglangPatch
 
 WANVAE = "sglang.multimodal_gen.runtime.models.vaes.wanvae"
 CACHE_VARS = ("is_first_frame", "feat_cache", "feat_idx", "first_chunk")
@@ -88,15 +88,11 @@ class WanVaeCache(SglangPatch):
         import torch
 
         from fluxfix.breaks import compile_report
+        from patches.sglang.models import narrow_wan_vae
 
-        with warp_size_answered():
-            from sglang.multimodal_gen.configs.models.vaes.wanvae import WanVAEConfig
-            from sglang.multimodal_gen.runtime.models.vaes import wanvae
-        config = WanVAEConfig()
-        config.arch_config.base_dim = 8
-        vae = getattr(wanvae, VAE)(config).eval()
+        wanvae, vae = narrow_wan_vae()
         vae.clear_cache()
-        latent = torch.randn(1, config.arch_config.z_dim, 1, 4, 4)
+        latent = torch.randn(1, vae.config.arch_config.z_dim, 1, 4, 4)
         with torch.no_grad(), wanvae.forward_context(feat_cache_arg=vae._feat_map, feat_idx_arg=0, first_chunk_arg=True):
             report = compile_report(vae.decoder, latent)
         found = [site for site in report.sites if "ContextVar" in site.reason]
