@@ -20,7 +20,9 @@ LIMIT=${2:-400}
 FOLDER=/tmp/pipeline-models  # shared with run_pipeline_gpu.sh: the same FLUX.1-dev folder
 install_hosts $(for spec in $1; do echo "${spec%%:*}"; done | sort -u)
 echo "== model folder"
+start=$SECONDS
 PYTHONPATH="$HOSTS/common" python3 "$ROOT/benchmarks/bench_pipeline.py" --make-only --model FLUX.1-dev --folder "$FOLDER" 2>>"$OUT/sglang-serve.log" || exit 1
+echo "   ready in $((SECONDS - start)) s ($(du -sh "$FOLDER" | cut -f1))"
 n=0; total=$(echo "$1" | wc -w)
 for spec in $1; do
   release=${spec%%:*}; run=${spec#*:}; variant=${run%+warm}; n=$((n + 1))
