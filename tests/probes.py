@@ -1209,7 +1209,7 @@ def wan_vae_decode_eager() -> dict:
             "verdict": {r.name: r.verdict.value for r in ENGINE.records()}["sglang-wan-vae-cache"]}
 
 
-def sglang_wan_vae_decode(root: str, backend: str = "aot_eager", videos: str = "3") -> dict:
+def sglang_wan_vae_decode(root: str, backend: str = "aot_eager", count: str = "3") -> dict:
     """sglang's own decoding stage on its own Wan VAE, as `--enable-torch-compile` runs it after denoising:
     ServerArgs for a Wan2.1-T2V-1.3B folder (tests/model_folder.py; sglang picks its Wan pipeline config),
     the VAE loaded by sglang's VAELoader, `DecodingStage.decode` compiled from its first call (the host
@@ -1217,7 +1217,7 @@ def sglang_wan_vae_decode(root: str, backend: str = "aot_eager", videos: str = "
     cannot run on a CPU here (sgl-kernel's CPU build), so the decode stage is driven on its own.
     `backend`: the host compiles with inductor; anything else is put into the host's own `Module.compile`
     call (dynamo decides the graphs and breaks before any backend: aot_eager in seconds, where inductor's
-    C++ build of the unpatched decode's hundreds of graphs takes minutes on 2 CPU cores). `videos`: how many
+    C++ build of the unpatched decode's hundreds of graphs takes minutes on 2 CPU cores). `count`: how many
     of the three to decode (the unpatched decode's hundreds of graphs take a minute a video to trace)."""
     import pathlib
 
@@ -1245,7 +1245,7 @@ def sglang_wan_vae_decode(root: str, backend: str = "aot_eager", videos: str = "
     vae, _ = VAELoader().load(str(folder / "vae"), server_args, "vae", "diffusers")
     stage = DecodingStage(vae)
     generator = torch.Generator().manual_seed(0)
-    latents = [torch.randn(shape, generator=generator) for shape in [(1, 16, 3, 8, 8), (1, 16, 3, 8, 8), (1, 16, 2, 6, 10)][:int(videos)]]
+    latents = [torch.randn(shape, generator=generator) for shape in [(1, 16, 3, 8, 8), (1, 16, 3, 8, 8), (1, 16, 2, 6, 10)][:int(count)]]
     counters.clear()
     videos = []
     messages = dynamo_messages(lambda: videos.extend(stage.decode(z, server_args, vae_dtype=torch.float32) for z in latents))

@@ -32,7 +32,6 @@ NARROW = {"flux": dict(in_channels=16, attention_head_dim=16, num_attention_head
 VAE_SCALE = 8  # FLUX.1, Qwen-Image and Wan 2.1 VAEs; sglang sets it when it loads the VAE
 
 
-
 def narrow_wan_vae(seed: int = 0):
     """sglang's Wan VAE (AutoencoderKLWan) at base width 8, random weights, eval mode: its real cached
     decode, small enough to compile in seconds on a CPU. Returns (the wanvae module, the VAE)."""
@@ -45,6 +44,7 @@ def narrow_wan_vae(seed: int = 0):
     config.arch_config.base_dim = 8
     torch.manual_seed(seed)
     return wanvae, wanvae.AutoencoderKLWan(config).eval()
+
 
 @dataclass
 class Built:
