@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import contextvars
+import re
 import sys
 
 from fluxfix import StepAside, Verdict, hookimpl, recode
@@ -28,6 +29,7 @@ from patches.sglang.host import SglangPatch
 WANVAE = "sglang.multimodal_gen.runtime.models.vaes.wanvae"
 CACHE_VARS = ("is_first_frame", "feat_cache", "feat_idx", "first_chunk")
 VAE = "AutoencoderKLWan"
+CACHE_VAR_USE = re.compile(r"\b(" + "|".join(CACHE_VARS) + r")\.(get|set)\(")  # a read or write of the cache state
 MARKER = "Rep"  # what the resample leaves in the cache for the first latent frame
 
 
@@ -83,8 +85,10 @@ class WanVaeCache(SglangPatch):
               "out_chunks.append(self.decode_chunk(x[:, :, i : i + 1, :, :]))"))
 
     def defect(self):
-        """The decoder of a narrow Wan VAE compiled inside the cache context its decode sets up, first
-        latent frame: the first break at a ContextVar (other breaks are other patches' defects)."""
+        """One cached residual block of a narrow Wan VAE's decoder (its middle block's first), compiled
+        inside the cache context its decode sets up, first latent frame: the first break at a read or
+        write of the cache state (dynamo's reason differs by release; other breaks are other patches'
+        defects). The whole decoder breaks the same way at every cached conv, in ten times the time."""
         import torch
 
         from fluxfix.breaks import compile_report
@@ -92,10 +96,10 @@ class WanVaeCache(SglangPatch):
 
         wanvae, vae = narrow_wan_vae()
         vae.clear_cache()
-        latent = torch.randn(1, vae.config.arch_config.z_dim, 1, 4, 4)
+        latent = torch.randn(1, vae.decoder.conv_in.out_channels, 1, 4, 4)
         with torch.no_grad(), wanvae.forward_context(feat_cache_arg=vae._feat_map, feat_idx_arg=0, first_chunk_arg=True):
-            report = compile_report(vae.decoder, latent)
-        found = [site for site in report.sites if "ContextVar" in site.reason]
+            report = compile_report(vae.decoder.mid_block.resnets[0], latent)
+        found = [site for site in report.sites if CACHE_VAR_USE.search(site.code)]
         return f"{found[0].reason} at {found[0].where}: {found[0].code}" if found else None
 
     def inspect(self, module):
