@@ -30,9 +30,10 @@ for spec in $1; do
   rm -rf "$cache"
   for warm in "" ${run#$variant}; do  # "" then, for VARIANT+warm, "+warm"
     echo "== run $n/$total: sglang $release $variant (${MODE:-sglang} mode) ${warm:+(warm cache) }(limit ${LIMIT}s)"
+    # -k 90: at the limit the bench first stops the server (up to 60 s), then writes what it measured
     PYTHONPATH="$HOSTS/$release:$HOSTS/common:$ROOT/patches/sglang/standins:$ROOT/benchmarks/serve_harness" \
       BENCH_FLUXFIX_DIR="$HOSTS/fluxfix" TORCHINDUCTOR_CACHE_DIR=$cache PATH="$HOSTS/$release/bin:$PATH" \
-      timeout -k 60 "$LIMIT" python3 "$ROOT/benchmarks/bench_sglang_serve.py" --variant "$variant" --mode "${MODE:-sglang}" \
+      timeout -k 90 "$LIMIT" python3 "$ROOT/benchmarks/bench_sglang_serve.py" --variant "$variant" --mode "${MODE:-sglang}" \
       ${warm:+--warm-cache} --folder "$FOLDER" --out "$OUT/sglang-serve.jsonl" --log-dir "$OUT" \
       ${STEPS:+--steps $STEPS} ${REQUESTS:+--requests $REQUESTS} 2>>"$OUT/sglang-serve.log" \
       || echo "   $variant ${warm:+(warm) }exited $? (partial results kept)"
