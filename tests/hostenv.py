@@ -9,8 +9,9 @@ import fcntl
 import os
 import pathlib
 import shutil
-import subprocess
 import sys
+
+from pip_install import pip_install
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 MARKER = ".fluxfix-installed"
@@ -86,11 +87,7 @@ def _install(target: pathlib.Path, reqs: list) -> None:
     # overwrite some of it, so start from scratch.
     if target.exists():
         shutil.rmtree(target)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-         "--no-warn-conflicts", "--target", str(target), *reqs],
-        check=True,
-    )
+    pip_install(["--quiet", "--no-deps", "--no-warn-conflicts", "--target", str(target), *reqs])
     (target / MARKER).write_text("\n".join(reqs) + "\n")  # written last: install complete
 
 

@@ -1216,7 +1216,7 @@ def sglang_wan_vae_decode(root: str, backend: str = "aot_eager", count: str = "3
     compiles the VAE decode itself, 0.5.17+), new latents every call, three videos at two sizes. Wan's DiT
     cannot run on a CPU here (sgl-kernel's CPU build), so the decode stage is driven on its own.
     `backend`: the host compiles with inductor; anything else is put into the host's own `Module.compile`
-    call (dynamo decides the graphs and breaks before any backend: aot_eager in seconds, where inductor's
+    call (dynamo decides the graphs and breaks before any backend: eager or aot_eager in seconds, where inductor's
     C++ build of the unpatched decode's hundreds of graphs takes minutes on 2 CPU cores). `count`: how many
     of the three to decode (the unpatched decode's hundreds of graphs take a minute a video to trace)."""
     import pathlib

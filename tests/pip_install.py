@@ -1,0 +1,33 @@
+"""`pip install` that outlasts a registry stalling for a minute or two.
+
+pip retries a dropped connection and resumes a broken download, but all within seconds; when
+the registry stalls longer, a run that had hours of tests ahead fails at its install. This runs
+the whole install again after a pause. Used by tox (install_command) and by hostenv.py.
+
+    python tests/pip_install.py <pip install arguments>
+"""
+import subprocess
+import sys
+import time
+
+TRIES = 3
+PAUSE_S = 45
+
+
+def pip_install(args: list, python: str = sys.executable) -> None:
+    for attempt in range(1, TRIES + 1):
+        done = subprocess.run([python, "-m", "pip", "install", *args])
+        if done.returncode == 0:
+            return
+        if attempt < TRIES:
+            print(f"[pip_install] pip exited {done.returncode} (try {attempt} of {TRIES}); "
+                  f"trying again in {PAUSE_S} s", file=sys.stderr, flush=True)
+            time.sleep(PAUSE_S)
+    raise subprocess.CalledProcessError(done.returncode, done.args)
+
+
+if __name__ == "__main__":
+    try:
+        pip_install(sys.argv[1:])
+    except subprocess.CalledProcessError as failed:
+        sys.exit(failed.returncode)
