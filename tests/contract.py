@@ -106,7 +106,9 @@ def case_after(names):
 
 def after(name):
     """Imported first, then: disabled by name, activated twice, reverted, activated again, and
-    activated with the patch's apply() raising."""
+    activated with the patch's apply() raising. Where fluxfix must leave the host alone (disabled,
+    raising) the judge is the very same objects and nothing recorded to undo: the defect check
+    (a compile, the costly part) runs where the host's code changes or comes back."""
     import fluxfix
     from fluxfix.engine import ENGINE
 
@@ -114,7 +116,8 @@ def after(name):
     out = {"unpatched": shown(patch)}
     original = snapshot(patch)
     activate(FLUXFIX=name, FLUXFIX_DISABLE=name)
-    out["disabled"] = {"defect": shown(patch), "verdict": record(name).verdict.value}
+    out["disabled"] = {"verdict": record(name).verdict.value, "changed": changed(original, snapshot(patch)),
+                       "changes": sum(entry[0] == name for entry in ENGINE._undo)}
     fluxfix.revert()
     activate(FLUXFIX=name)
     activate(FLUXFIX=name)
@@ -133,6 +136,7 @@ def after(name):
 def raising(name, patch, original):
     """apply() raises: one warning line, the host untouched and still working; strict raises."""
     import fluxfix
+    from fluxfix.engine import ENGINE
 
     out = {}
 
@@ -144,8 +148,9 @@ def raising(name, patch, original):
     logging.getLogger("fluxfix").addHandler(lines)
     activate(FLUXFIX=name)
     logging.getLogger("fluxfix").removeHandler(lines)
-    out["failed"] = {"defect": shown(patch), "verdict": record(name).verdict.value, "reason": record(name).reason,
-                     "changed": changed(original, snapshot(patch)), "lines": lines.lines}
+    out["failed"] = {"verdict": record(name).verdict.value, "reason": record(name).reason,
+                     "changed": changed(original, snapshot(patch)), "lines": lines.lines,
+                     "changes": sum(entry[0] == name for entry in ENGINE._undo)}
     fluxfix.revert()
     try:
         activate(FLUXFIX=name, FLUXFIX_STRICT="1")
