@@ -33,6 +33,13 @@ def record(name: str):
     return {r.name: r for r in fluxfix.status()}[name]
 
 
+def undo_entries(name: str) -> int:
+    """How many changes fluxfix recorded for the patch, to undo at revert."""
+    from fluxfix.engine import ENGINE
+
+    return sum(entry[0] == name for entry in ENGINE._undo)
+
+
 def snapshot(patch) -> dict:
     """Every object the patch's imported target modules hold (module attributes, and the attributes
     of classes they define) with its code object, and what fluxfix added to `warnings`: a revert
@@ -110,19 +117,18 @@ def after(name):
     raising) the judge is the very same objects and nothing recorded to undo: the defect check
     (a compile, the costly part) runs where the host's code changes or comes back."""
     import fluxfix
-    from fluxfix.engine import ENGINE
 
     patch = the_patch(name)
     out = {"unpatched": shown(patch)}
     original = snapshot(patch)
     activate(FLUXFIX=name, FLUXFIX_DISABLE=name)
     out["disabled"] = {"verdict": record(name).verdict.value, "changed": changed(original, snapshot(patch)),
-                       "changes": sum(entry[0] == name for entry in ENGINE._undo)}
+                       "changes": undo_entries(name)}
     fluxfix.revert()
     activate(FLUXFIX=name)
     activate(FLUXFIX=name)
     out["twice"] = {"defect": shown(patch), "verdict": record(name).verdict.value,
-                    "changes": sum(entry[0] == name for entry in ENGINE._undo),
+                    "changes": undo_entries(name),
                     "applied_modules": sum(o.verdict.value == "applied" for o in record(name).modules.values())}
     fluxfix.revert()
     out["reverted"] = {"defect": shown(patch), "changed": changed(original, snapshot(patch))}
@@ -136,7 +142,6 @@ def after(name):
 def raising(name, patch, original):
     """apply() raises: one warning line, the host untouched and still working; strict raises."""
     import fluxfix
-    from fluxfix.engine import ENGINE
 
     out = {}
 
@@ -150,7 +155,7 @@ def raising(name, patch, original):
     logging.getLogger("fluxfix").removeHandler(lines)
     out["failed"] = {"verdict": record(name).verdict.value, "reason": record(name).reason,
                      "changed": changed(original, snapshot(patch)), "lines": lines.lines,
-                     "changes": sum(entry[0] == name for entry in ENGINE._undo)}
+                     "changes": undo_entries(name)}
     fluxfix.revert()
     try:
         activate(FLUXFIX=name, FLUXFIX_STRICT="1")
