@@ -83,11 +83,10 @@ def _installed(target: pathlib.Path, reqs: list) -> bool:
 
 def _install(target: pathlib.Path, reqs: list) -> None:
     print(f"[hostenv] installing {' '.join(reqs)} -> {target}", file=sys.stderr, flush=True)
-    # A half-finished dir from a killed run has no marker; pip --target would refuse to
-    # overwrite some of it, so start from scratch.
-    if target.exists():
-        shutil.rmtree(target)
-    pip_install(["--quiet", "--no-deps", "--no-warn-conflicts", "--target", str(target), *reqs])
+    # A half-finished dir from a killed run or a failed try has no marker; pip --target would
+    # refuse to overwrite some of it, so each try starts from scratch.
+    pip_install(["--quiet", "--no-deps", "--no-warn-conflicts", "--target", str(target), *reqs],
+                before_each=lambda: shutil.rmtree(target, ignore_errors=True))
     (target / MARKER).write_text("\n".join(reqs) + "\n")  # written last: install complete
 
 
