@@ -14,13 +14,13 @@ TRIES = 3
 PAUSE_S = 45
 
 
-def pip_install(args: list, python: str = sys.executable, before_each=None) -> None:
+def pip_install(args: list, before_each=None) -> None:
     """`before_each()` runs before every try (hostenv empties its --target dir: pip would not
     overwrite what a failed try left there)."""
     for attempt in range(1, TRIES + 1):
         if before_each:
             before_each()
-        done = subprocess.run([python, "-m", "pip", "install", *args])
+        done = subprocess.run([sys.executable, "-m", "pip", "install", *args])
         if done.returncode == 0:
             return
         if attempt < TRIES:
