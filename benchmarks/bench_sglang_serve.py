@@ -27,7 +27,7 @@ compile included), the first request's own seconds; then --requests requests ove
 mixed order (bench_pipeline.py's), each its own prompt and seed: client seconds, sglang's `inference_time_s`,
 and the frames dynamo traced in the worker meanwhile (compiles and recompiles, read from the server's log);
 steady state = median of the requests after each resolution's first; peak GPU memory as sglang reports it per
-request (reserved); graph breaks; recompile-limit hits; the patches the worker said it applied; the stand-ins on the
+request (reserved; 0.5.10 reports none) and as nvidia-smi sees it over the whole run (the server's processes); graph breaks; recompile-limit hits; the patches the worker said it applied; the stand-ins on the
 path. One JSON line per variant is appended to --out, also when stopped by SIGTERM (then "complete": false). The
 server's log goes to --log-dir.
 """
@@ -42,6 +42,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import bench_pipeline as common
@@ -123,7 +124,7 @@ def run(args, res: dict) -> None:
     resolutions = common.SMALL_RESOLUTIONS if args.size == "small" else common.RESOLUTIONS[args.model]
     log_path = args.log_dir / f"serve-{res['sglang']}-{args.model}-{args.variant}-{args.mode}{'-warm' if args.warm_cache else ''}.log"
     res["log"] = str(log_path)
-    with sglang_server.Server(folder, serve_args, server_env(args), log_path) as server:
+    with sglang_server.Server(folder, serve_args, server_env(args), log_path) as server, GpuMemoryPeak(res):
         if not server.wait_healthy(args.timeout):
             raise RuntimeError(f"the server did not become healthy (exit {server.process.poll()}); its log: {log_path}")
         res["ready_s"] = time.perf_counter() - server.started
@@ -137,6 +138,15 @@ def run(args, res: dict) -> None:
             res["requests"].append(r)
             common.log.info("request %d %dx%d: %.2f s, %d frames traced", i, r["height"], r["width"], r["seconds"], r["new_frames"])
     res["complete"] = True
+
+
+def kept_error(work, args, res: dict) -> None:
+    """work(args, res), its error (with the server's own, sglang_server adds it) also kept in the result."""
+    try:
+        work(args, res)
+    except Exception as error:
+        res["error"] = f"{type(error).__name__}: {error}"[:4000]
+        raise
 
 
 def totals(res: dict) -> None:
@@ -155,7 +165,7 @@ def summary(res: dict) -> str:
     fmt = lambda key, spec: format(res[key], spec) if res.get(key) is not None else "-"  # noqa: E731
     return (f"sglang {res['sglang']} {res['variant']} ({res['mode']}){' (warm cache)' if res['warm_cache'] else ''}: "
             f"healthy {fmt('ready_s', '.1f')} s, first image {fmt('first_image_s', '.1f')} s after launch, "
-            f"steady {fmt('steady_s', '.2f')} s/request, recompiled frames {fmt('recompiles', 'd')}, peak {fmt('peak_gib', '.1f')} GiB, "
+            f"steady {fmt('steady_s', '.2f')} s/request, recompiled frames {fmt('recompiles', 'd')}, peak {fmt('peak_gib', '.1f')} GiB (nvidia-smi {fmt('peak_gib_smi', '.1f')}), "
             f"breaks {fmt('breaks', 'd')}, limit hits {fmt('limit_hits', 'd')}{'' if res['complete'] else ', INCOMPLETE'}")
 
 
@@ -166,6 +176,36 @@ def stood_in() -> list[str]:
 
     names = ("sgl_kernel", "av", "imageio_ffmpeg")
     return [n for n in names if (spec := importlib.util.find_spec(n)) and "standins" in pathlib.Path(spec.origin or "").parts]
+
+
+class GpuMemoryPeak:
+    """The most GPU memory in use while inside (MiB, nvidia-smi's `memory.used` every 0.5 s: the server's whole
+    process tree, CUDA context included), kept in res["peak_gib_smi"] as it rises, so a stopped run keeps it too.
+    sglang 0.5.10's replies carry no peak of their own. Nothing is kept where nvidia-smi is missing."""
+
+    def __init__(self, res: dict):
+        self.res = res
+
+    def __enter__(self):
+        try:
+            self.poller = subprocess.Popen(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-lms", "500"],
+                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        except OSError:
+            self.poller = None
+            return self
+        threading.Thread(target=self._read, daemon=True).start()
+        return self
+
+    def _read(self):
+        for line in self.poller.stdout:
+            if line.strip().isdigit():
+                gib = int(line) / 1024
+                self.res["peak_gib_smi"] = max(gib, self.res.get("peak_gib_smi") or 0.0)
+
+    def __exit__(self, *exc):
+        if self.poller:
+            self.poller.terminate()
+            self.poller.wait(10)
 
 
 def gpu_name() -> str | None:
@@ -185,7 +225,7 @@ def main(argv=None) -> int:
            "model": args.model, "variant": args.variant, "fluxfix": VARIANTS[args.variant][1]["FLUXFIX"] == "1", "mode": args.mode, "warm_cache": args.warm_cache, "complete": False,
            "size": args.size, "steps": args.steps, "requests": [],
            "env": {k: os.environ.get(k) for k in ("TORCHINDUCTOR_CACHE_DIR",)}}
-    common.record(lambda: run(args, res), lambda: totals(res), res, args.out, summary)
+    common.record(lambda: kept_error(run, args, res), lambda: totals(res), res, args.out, summary)
     return 0
 
 

@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
-# The diffusers GPU benchmark on the device machine: installs the carried wheels (diffusers, fluxfix,
-# importlib_metadata from .whl/) into one folder, then runs each variant of each model in its own
+# The diffusers GPU benchmark on the device machine: installs the carried wheels (.whl/diffusers)
+# and fluxfix (diffusers_gpu_site.sh), then runs each variant of each model in its own
 # process, one after another, each under its own time limit; results append to $OUT/diffusers.jsonl.
 # PROFILE=1: each variant also profiles one call (bench_diffusers.py --profile), its trace to $OUT/trace-MODEL-VARIANT.json.gz.
 #   [STEPS=n] [PROFILE=1] bash benchmarks/run_diffusers_gpu.sh "flux:bf16-regional,fp8-eager wan:bf16-regional" [limit seconds per variant]
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-SITE=/tmp/bench-site
-[ -d "$SITE" ] || python -m pip install -q --no-index --no-deps --target "$SITE" .whl/*.whl
-export PYTHONPATH="$SITE" PYTHONUNBUFFERED=1
+source "$(dirname "$0")/diffusers_gpu_site.sh"  # PYTHONPATH: the carried wheels, fluxfix from this checkout
 LIMIT=${2:-300}
 n=0; total=$(echo "$1" | tr ' ' '\n' | sed 's/^[^:]*://' | tr ',' '\n' | wc -l)
 for spec in $1; do

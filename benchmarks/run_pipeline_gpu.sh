@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The end-to-end FluxPipeline benchmark on the device machine: installs the carried wheels (diffusers,
-# fluxfix, importlib_metadata from .whl/) into one folder, makes the full-size model folder once under
+# The end-to-end FluxPipeline benchmark on the device machine: installs the carried wheels (.whl/diffusers)
+# and fluxfix (diffusers_gpu_site.sh), makes the full-size model folder once under
 # /tmp (kept between variants and between calls on a warm machine), then runs each variant in its own
 # process, one after another, each under its own time limit; results append to $OUT/pipeline.jsonl.
 # Each variant compiles into its own TORCHINDUCTOR_CACHE_DIR, emptied before its first run; VARIANT+warm
@@ -10,9 +10,7 @@
 #   [MODEL=name] [MODE=mode] [STEPS=n] [REQUESTS=n] bash benchmarks/run_pipeline_gpu.sh "eager compiled+warm regional+warm" [limit seconds per variant]
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-SITE=/tmp/bench-site
-[ -d "$SITE" ] || python -m pip install -q --no-index --no-deps --target "$SITE" .whl/*.whl
-export PYTHONPATH="$SITE" PYTHONUNBUFFERED=1
+source "$(dirname "$0")/diffusers_gpu_site.sh"  # PYTHONPATH: the carried wheels, fluxfix from this checkout
 unset TRITON_CACHE_DIR  # Triton's kernels then live in each variant's inductor cache too
 LIMIT=${2:-300}
 MODEL=${MODEL:-FLUX.1-dev}

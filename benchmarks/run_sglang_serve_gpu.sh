@@ -39,3 +39,5 @@ for spec in $1; do
       || echo "   $variant ${warm:+(warm) }exited $? (partial results kept)"
   done
 done
+# the server logs in one archive: at most 8 files come back from the machine, 16 MiB each
+(cd "$OUT" && ls serve-*.log >/dev/null 2>&1 && tar czf server-logs.tgz serve-*.log && rm -f serve-*.log)

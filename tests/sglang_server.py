@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 DYNAMO_LOGS = "dynamo,graph_breaks,recompiles"  # TORCH_LOGS for what dynamo_in_log reads
@@ -113,8 +114,12 @@ class Server:
     def _post(self, path: str, body: dict, timeout: float) -> dict:
         request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
-            return json.loads(reply.read())
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as reply:
+                return json.loads(reply.read())
+        except urllib.error.HTTPError as error:  # say what the server said, not only its status
+            raise RuntimeError(f"{path}: HTTP {error.code}: {error.read()[:2000].decode(errors='replace')}; "
+                               f"the server's last error: {last_error(self.log())}") from None
 
     def image(self, body: dict, timeout: float = 600) -> dict:
         """One request to the OpenAI images endpoint; the reply's first image as PNG bytes under "png"
@@ -134,6 +139,17 @@ class Server:
             with urllib.request.urlopen(f"{self.url}/v1/videos/{job['id']}", timeout=30) as reply:
                 job = json.loads(reply.read())
         return job
+
+
+def last_error(log: str, lines: int = 25) -> str:
+    """The last traceback in a server log (its last `lines` lines, down to the exception's own line), or the
+    log's last line when it has none."""
+    start = log.rfind("Traceback (most recent call last)")
+    if start < 0:
+        return log.strip().rsplit("\n", 1)[-1]
+    trace = log[start:].splitlines()
+    end = next((i for i, line in enumerate(trace[1:], 1) if line and not line.startswith(" ")), len(trace) - 1)
+    return "\n".join(trace[: end + 1][-lines:])
 
 
 def is_png(data: bytes) -> bool:
