@@ -40,4 +40,4 @@ for spec in $1; do
   done
 done
 # the server logs in one archive: at most 8 files come back from the machine, 16 MiB each
-(cd "$OUT" && ls serve-*.log >/dev/null 2>&1 && tar czf server-logs.tgz serve-*.log && rm -f serve-*.log)
+(cd "$OUT" && ls serve-*.log >/dev/null 2>&1 && tar czf "server-logs-$(date +%H%M%S).tgz" serve-*.log && rm -f serve-*.log)
