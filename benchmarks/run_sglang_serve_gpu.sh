@@ -6,6 +6,8 @@
 # logs to $OUT/.
 #   [MODE=sglang|default] [STEPS=28] [REQUESTS=6] bash benchmarks/run_sglang_serve_gpu.sh \
 #       "0.5.10:eager 0.5.10:compiled 0.5.10:compiled-fluxfix 0.5.10:regional+warm 0.5.11:compiled" [limit s per run]
+# SERVE_ARGS: more `sglang serve` arguments for every run (0.5.11+ on a Hopper GPU: --attention-backend torch_sdpa, since
+# its FlashAttention 3 path imports sgl_kernel.flash_attn, which the import-only stand-in does not provide).
 # MODE=sglang keeps sglang's own compile mode (max-autotune-no-cudagraphs); default sets mode "default".
 #
 # Carried wheels (cp312 x86_64, BENCHMARKS.md says how they were fetched): .whl/common and .whl/RELEASE, installed by
@@ -35,7 +37,7 @@ for spec in $1; do
       BENCH_FLUXFIX_DIR="$HOSTS/fluxfix" TORCHINDUCTOR_CACHE_DIR=$cache PATH="$HOSTS/$release/bin:$PATH" \
       timeout -k 90 "$LIMIT" python3 "$ROOT/benchmarks/bench_sglang_serve.py" --variant "$variant" --mode "${MODE:-sglang}" \
       ${warm:+--warm-cache} --folder "$FOLDER" --out "$OUT/sglang-serve.jsonl" --log-dir "$OUT" \
-      ${STEPS:+--steps $STEPS} ${REQUESTS:+--requests $REQUESTS} 2>>"$OUT/sglang-serve.log" \
+      ${STEPS:+--steps $STEPS} ${REQUESTS:+--requests $REQUESTS} ${SERVE_ARGS:+-- $SERVE_ARGS} 2>>"$OUT/sglang-serve.log" \
       || echo "   $variant ${warm:+(warm) }exited $? (partial results kept)"
   done
 done
