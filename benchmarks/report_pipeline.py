@@ -72,7 +72,7 @@ def table(runs) -> str:
         name = v if r["complete"] else f"{v} (stopped)"
         rows.append(f"| {name} | {'yes' if fluxfix_on(r) else 'no'} | {cell(r.get('load_s'))} | {cell(r.get('first_request_s'))} | "
                     f"{cell(r.get('steady_s'), '{:.2f}')} | {cell(r.get('recompiles'), '{}')} | {cell(per_recompile(r))} | "
-                    f"{cell(warm and warm.get('first_request_s'))} | {cell(r.get('peak_gib'))} | {cell(r.get('graph_breaks'), '{}')} | {r['limit_hits']} |")
+                    f"{cell(warm and warm.get('first_request_s'))} | {cell(r.get('peak_gib') or r.get('peak_gib_smi'))} | {cell(r.get('graph_breaks'), '{}')} | {r['limit_hits']} |")
     return "\n".join(rows)
 
 
