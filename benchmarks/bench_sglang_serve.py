@@ -27,8 +27,8 @@ compile included), the first request's own seconds; then --requests requests ove
 mixed order (bench_pipeline.py's), each its own prompt and seed: client seconds, sglang's `inference_time_s`,
 and the frames dynamo traced in the worker meanwhile (compiles and recompiles, read from the server's log);
 steady state = median of the requests after each resolution's first; peak GPU memory as sglang reports it per
-request (reserved; 0.5.10 reports none) and as nvidia-smi sees it over the whole run (the server's processes); graph breaks; recompile-limit hits; the patches the worker said it applied; the stand-ins on the
-path. One JSON line per variant is appended to --out, also when stopped by SIGTERM (then "complete": false). The
+request (reserved; 0.5.10 reports none) and as nvidia-smi sees it over the whole run (the server's processes); graph
+breaks; recompile-limit hits; the patches the worker said it applied; the stand-ins on the path. One JSON line per variant is appended to --out, also when stopped by SIGTERM (then "complete": false). The
 server's log goes to --log-dir.
 """
 from __future__ import annotations
@@ -179,8 +179,8 @@ def stood_in() -> list[str]:
 
 
 class GpuMemoryPeak:
-    """The most GPU memory in use while inside (MiB, nvidia-smi's `memory.used` every 0.5 s: the server's whole
-    process tree, CUDA context included), kept in res["peak_gib_smi"] as it rises, so a stopped run keeps it too.
+    """The most GPU memory in use while inside (nvidia-smi's `memory.used` every 0.5 s: the server's whole process
+    tree, CUDA context included), kept in GiB in res["peak_gib_smi"] as it rises, so a stopped run keeps it too.
     sglang 0.5.10's replies carry no peak of their own. Nothing is kept where nvidia-smi is missing."""
 
     def __init__(self, res: dict):
