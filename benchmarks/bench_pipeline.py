@@ -293,10 +293,14 @@ def main(argv=None) -> int:
 
 def record(work, finish, res: dict, out_path: str, describe) -> None:
     """work(), then finish() and `res` appended to out_path as one JSON line (- for stdout), with
-    describe(res) printed: also when the run is stopped by SIGTERM (`timeout`), keeping what it measured."""
+    describe(res) printed: also when the run is stopped by SIGTERM (`timeout`), keeping what it measured,
+    or fails, keeping its error under "error"."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # leave through finally
     try:
         work()
+    except Exception as error:
+        res["error"] = f"{type(error).__name__}: {error}"[:4000]
+        raise
     finally:
         finish()
         out = sys.stdout if out_path == "-" else open(out_path, "a")

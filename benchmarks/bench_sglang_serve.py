@@ -28,8 +28,9 @@ mixed order (bench_pipeline.py's), each its own prompt and seed: client seconds,
 and the frames dynamo traced in the worker meanwhile (compiles and recompiles, read from the server's log);
 steady state = median of the requests after each resolution's first; peak GPU memory as sglang reports it per
 request (reserved; 0.5.10 reports none) and as nvidia-smi sees it over the whole run (the server's processes); graph
-breaks; recompile-limit hits; the patches the worker said it applied; the stand-ins on the path. One JSON line per variant is appended to --out, also when stopped by SIGTERM (then "complete": false). The
-server's log goes to --log-dir.
+breaks; recompile-limit hits; the patches the worker said it applied; the stand-ins on the path. One JSON line per
+variant is appended to --out, also when stopped by SIGTERM (then "complete": false) or failed (its error, with the
+server's own, under "error"). The server's log goes to --log-dir.
 """
 from __future__ import annotations
 
@@ -140,15 +141,6 @@ def run(args, res: dict) -> None:
     res["complete"] = True
 
 
-def kept_error(work, args, res: dict) -> None:
-    """work(args, res), its error (with the server's own, sglang_server adds it) also kept in the result."""
-    try:
-        work(args, res)
-    except Exception as error:
-        res["error"] = f"{type(error).__name__}: {error}"[:4000]
-        raise
-
-
 def totals(res: dict) -> None:
     """The figures over the requests made so far, and what the worker's log says."""
     res["steady_s"] = common.steady(res["requests"], res.get("first_resolution"))
@@ -225,7 +217,7 @@ def main(argv=None) -> int:
            "model": args.model, "variant": args.variant, "fluxfix": VARIANTS[args.variant][1]["FLUXFIX"] == "1", "mode": args.mode, "warm_cache": args.warm_cache, "complete": False,
            "size": args.size, "steps": args.steps, "requests": [],
            "env": {k: os.environ.get(k) for k in ("TORCHINDUCTOR_CACHE_DIR", "TVM_FFI_CACHE_DIR")}}
-    common.record(lambda: kept_error(run, args, res), lambda: totals(res), res, args.out, summary)
+    common.record(lambda: run(args, res), lambda: totals(res), res, args.out, summary)
     return 0
 
 
