@@ -216,7 +216,7 @@ def main(argv=None) -> int:
     res = {"host": "sglang", "sglang": importlib.metadata.version("sglang"), "torch": importlib.metadata.version("torch"), "gpu": gpu_name(), "stood_in": stood_in(),
            "model": args.model, "variant": args.variant, "fluxfix": VARIANTS[args.variant][1]["FLUXFIX"] == "1", "mode": args.mode, "warm_cache": args.warm_cache, "complete": False,
            "size": args.size, "steps": args.steps, "requests": [],
-           "env": {k: os.environ.get(k) for k in ("TORCHINDUCTOR_CACHE_DIR", "TVM_FFI_CACHE_DIR")}}
+           "env": {k: os.environ.get(k) for k in ("TORCHINDUCTOR_CACHE_DIR", "TVM_FFI_CACHE_DIR", "SGLANG_DIFFUSION_CACHE_ROOT")}}
     common.record(lambda: run(args, res), lambda: totals(res), res, args.out, summary)
     return 0
 

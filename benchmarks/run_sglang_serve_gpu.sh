@@ -2,7 +2,8 @@
 # sglang's own server end to end on the GPU machine (benchmarks/bench_sglang_serve.py, FLUX.1-dev at full size):
 # each run is `sglang serve` of one release in one variant, then the request stream; runs one after another,
 # each under its own time limit, each compiling into its own inductor cache (emptied first), sglang's nvcc-built
-# tvm-ffi kernels too (their default cache, ~/.cache/tvm-ffi, would let only a machine's first run pay for them);
+# tvm-ffi kernels too (their default cache, ~/.cache/tvm-ffi, would let only a machine's first run pay for them), and
+# sglang's own cache root (0.5.17+ move a TORCHINDUCTOR_CACHE_DIR under /tmp to ~/.cache/sgl_diffusion, shared by all);
 # SPEC+warm runs the same again on those caches (a second process start). Results append to $OUT/sglang-serve.jsonl, server
 # logs to $OUT/.
 #   [MODE=sglang|default] [STEPS=28] [REQUESTS=6] bash benchmarks/run_sglang_serve_gpu.sh \
@@ -35,7 +36,8 @@ for spec in $1; do
     echo "== run $n/$total: sglang $release $variant (${MODE:-sglang} mode) ${warm:+(warm cache) }(limit ${LIMIT}s)"
     # -k 90: at the limit the bench first stops the server (up to 60 s), then writes what it measured
     PYTHONPATH="$HOSTS/$release:$HOSTS/common:$ROOT/patches/sglang/standins:$ROOT/benchmarks/serve_harness" \
-      BENCH_FLUXFIX_DIR="$HOSTS/fluxfix" TORCHINDUCTOR_CACHE_DIR=$cache TVM_FFI_CACHE_DIR=$cache/tvm-ffi PATH="$HOSTS/$release/bin:$PATH" \
+      BENCH_FLUXFIX_DIR="$HOSTS/fluxfix" TORCHINDUCTOR_CACHE_DIR=$cache TVM_FFI_CACHE_DIR=$cache/tvm-ffi \
+      SGLANG_DIFFUSION_CACHE_ROOT=$cache/sgl_diffusion PATH="$HOSTS/$release/bin:$PATH" \
       timeout -k 90 "$LIMIT" python3 "$ROOT/benchmarks/bench_sglang_serve.py" --variant "$variant" --mode "${MODE:-sglang}" \
       ${warm:+--warm-cache} --folder "$FOLDER" --out "$OUT/sglang-serve.jsonl" --log-dir "$OUT" \
       ${STEPS:+--steps $STEPS} ${REQUESTS:+--requests $REQUESTS} ${SERVE_ARGS:+-- $SERVE_ARGS} 2>>"$OUT/sglang-serve.log" \
