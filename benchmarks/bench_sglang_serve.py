@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import logging
 import os
 import pathlib
@@ -120,11 +121,13 @@ def run(args, res: dict) -> None:
     folder, res["make_s"] = common.model_folder(args)
     serve_args = [*VARIANTS[args.variant][0], *args.serve_args]
     if args.size == "small":
-        serve_args += sglang_server.cpu_args()
+        components = json.loads((folder / "model_index.json").read_text())
+        serve_args += sglang_server.cpu_args(sum(name.startswith("text_encoder") for name in components))
     res["serve_args"] = serve_args
     resolutions = common.SMALL_RESOLUTIONS if args.size == "small" else common.RESOLUTIONS[args.model]
     log_path = args.log_dir / f"serve-{res['sglang']}-{args.model}-{args.variant}-{args.mode}{'-warm' if args.warm_cache else ''}.log"
     res["log"] = str(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     with sglang_server.Server(folder, serve_args, server_env(args), log_path) as server, GpuMemoryPeak(res):
         if not server.wait_healthy(args.timeout):
             raise RuntimeError(f"the server did not become healthy (exit {server.process.poll()}); its log: {log_path}")

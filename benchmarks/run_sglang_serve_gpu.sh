@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# sglang's own server end to end on the GPU machine (benchmarks/bench_sglang_serve.py, FLUX.1-dev at full size):
+# sglang's own server end to end on the GPU machine (benchmarks/bench_sglang_serve.py, FLUX.1-dev or MODEL at full size):
 # each run is `sglang serve` of one release in one variant, then the request stream; runs one after another,
 # each under its own time limit, each compiling into its own inductor cache (emptied first), sglang's nvcc-built
 # tvm-ffi kernels too (their default cache, ~/.cache/tvm-ffi, would let only a machine's first run pay for them), and
@@ -11,6 +11,8 @@
 # SERVE_ARGS: more `sglang serve` arguments for every run (0.5.11+ on a Hopper GPU: --attention-backend torch_sdpa, since
 # its FlashAttention 3 path imports sgl_kernel.flash_attn, which the import-only stand-in does not provide).
 # MODE=sglang keeps sglang's own compile mode (max-autotune-no-cudagraphs); default sets mode "default".
+# MODEL=Wan2.1-T2V-1.3B serves Wan 2.1 (videos of 81 frames); saving a video needs the real imageio-ffmpeg: carry its wheel
+# in .whl/video (28 MB; it then shadows the import-only stand-in).
 #
 # Carried wheels (cp312 x86_64, BENCHMARKS.md says how they were fetched): .whl/common and .whl/RELEASE, installed by
 # sglang_gpu_hosts.sh with fluxfix from this checkout. PYTHONPATH per run:
@@ -21,25 +23,26 @@ set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 source "$(dirname "$0")/sglang_gpu_hosts.sh"  # HOSTS, ROOT, install_hosts
 LIMIT=${2:-400}
-FOLDER=/tmp/pipeline-models  # shared with run_pipeline_gpu.sh: the same FLUX.1-dev folder
+FOLDER=/tmp/pipeline-models  # shared with run_pipeline_gpu.sh: the same model folders
+MODEL=${MODEL:-FLUX.1-dev}
 install_hosts $(for spec in $1; do echo "${spec%%:*}"; done | sort -u)
 echo "== model folder"
 start=$SECONDS
-PYTHONPATH="$HOSTS/common" python3 "$ROOT/benchmarks/bench_pipeline.py" --make-only --model FLUX.1-dev --folder "$FOLDER" 2>>"$OUT/sglang-serve.log" || exit 1
+PYTHONPATH="$HOSTS/common" python3 "$ROOT/benchmarks/bench_pipeline.py" --make-only --model "$MODEL" --folder "$FOLDER" 2>>"$OUT/sglang-serve.log" || exit 1
 echo "   ready in $((SECONDS - start)) s ($(du -sh "$FOLDER" | cut -f1))"
 n=0; total=$(echo "$1" | wc -w)
 for spec in $1; do
   release=${spec%%:*}; run=${spec#*:}; variant=${run%+warm}; n=$((n + 1))
-  cache=/tmp/inductor-cache/sglang-$release-$variant-${MODE:-sglang}
+  cache=/tmp/inductor-cache/sglang-$MODEL-$release-$variant-${MODE:-sglang}
   rm -rf "$cache"
   for warm in "" ${run#$variant}; do  # "" then, for VARIANT+warm, "+warm"
     echo "== run $n/$total: sglang $release $variant (${MODE:-sglang} mode) ${warm:+(warm cache) }(limit ${LIMIT}s)"
     # -k 90: at the limit the bench first stops the server (up to 60 s), then writes what it measured
-    PYTHONPATH="$HOSTS/$release:$HOSTS/common:$ROOT/patches/sglang/standins:$ROOT/benchmarks/serve_harness" \
+    PYTHONPATH="$HOSTS/$release:$HOSTS/common:$HOSTS/video:$ROOT/patches/sglang/standins:$ROOT/benchmarks/serve_harness" \
       BENCH_FLUXFIX_DIR="$HOSTS/fluxfix" TORCHINDUCTOR_CACHE_DIR=$cache TVM_FFI_CACHE_DIR=$cache/tvm-ffi \
       SGLANG_DIFFUSION_CACHE_ROOT=$cache/sgl_diffusion PATH="$HOSTS/$release/bin:$PATH" \
       timeout -k 90 "$LIMIT" python3 "$ROOT/benchmarks/bench_sglang_serve.py" --variant "$variant" --mode "${MODE:-sglang}" \
-      ${warm:+--warm-cache} --folder "$FOLDER" --out "$OUT/sglang-serve.jsonl" --log-dir "$OUT" \
+      --model "$MODEL" ${warm:+--warm-cache} --folder "$FOLDER" --out "$OUT/sglang-serve.jsonl" --log-dir "$OUT" \
       ${STEPS:+--steps $STEPS} ${REQUESTS:+--requests $REQUESTS} ${SERVE_ARGS:+-- $SERVE_ARGS} 2>>"$OUT/sglang-serve.log" \
       || echo "   $variant ${warm:+(warm) }exited $? (partial results kept)"
   done

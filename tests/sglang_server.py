@@ -32,12 +32,12 @@ def cli() -> list[str]:
     return [sys.executable, str(script)]
 
 
-def cpu_args() -> list[str]:
+def cpu_args(text_encoders: int = 2) -> list[str]:
     """What sglang's CLI needs on a CPU beside other sglang processes: float32 throughout (the text encoders'
-    bf16 default meets a float32 transformer), and a torch.distributed port of its own (sglang settles on
-    30005 or the next free one when it parses its arguments, so two processes starting together can pick
-    the same one and the second fails to listen)."""
-    return ["--text-encoder-precisions", "fp32", "fp32", "--dit-precision", "fp32", "--vae-precision", "fp32",
+    bf16 default meets a float32 transformer; one precision per text encoder: FLUX.1 has two, Wan one), and a
+    torch.distributed port of its own (sglang settles on 30005 or the next free one when it parses its
+    arguments, so two processes starting together can pick the same one and the second fails to listen)."""
+    return ["--text-encoder-precisions", *["fp32"] * text_encoders, "--dit-precision", "fp32", "--vae-precision", "fp32",
             "--master-port", str(free_port())]
 
 
