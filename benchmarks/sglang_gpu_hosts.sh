@@ -7,7 +7,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 pipi() { python3 -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check --target "$@" 2>&1 | grep -vi warning; }
 install_hosts() {
   [ -d "$HOSTS/common" ] || pipi "$HOSTS/common" "$ROOT"/.whl/common/*.whl
-  [ -d "$HOSTS/video" ] || ! ls "$ROOT"/.whl/video/*.whl >/dev/null 2>&1 || pipi "$HOSTS/video" "$ROOT"/.whl/video/*.whl
+  if [ ! -d "$HOSTS/video" ] && ls "$ROOT"/.whl/video/*.whl >/dev/null 2>&1; then pipi "$HOSTS/video" "$ROOT"/.whl/video/*.whl; fi
   rm -rf "$HOSTS/fluxfix"; pipi "$HOSTS/fluxfix" --no-build-isolation "$ROOT"
   local release; for release in "$@"; do [ -d "$HOSTS/$release" ] || pipi "$HOSTS/$release" "$ROOT"/.whl/"$release"/*.whl; done
 }
