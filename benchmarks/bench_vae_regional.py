@@ -1,11 +1,10 @@
 #!/usr/bin/env python3
-"""Exploration for a patch not built yet: FLUX.1's VAE decoder compiled whole against per repeated block, on CPU.
+"""FLUX.1's VAE decoder compiled whole against per repeated block (sglang-regional-vae-decode), on CPU.
 
 sglang 0.5.17+ compile the VAE decode whole under `--enable-torch-compile` (`DecodingStage._get_vae_decode_fn`); on an
-H100 its recompile at a new resolution took 55 s of a 66.7 s request (BENCHMARKS.md). This measures the idea of
-compiling the decoder's repeated blocks instead (ResnetBlock2D, the mid-block Attention, Upsample2D), the way
-FLUXFIX_COMPILE=regional treats the transformer: diffusers' AutoencoderKL at FLUX.1-dev's published config
-(tests/model_folder.py), random weights, float32, inductor, one process per variant, latents at three sizes in the
+H100 its recompile at a new resolution took 55 s of a 66.7 s request (BENCHMARKS.md). FLUXFIX_COMPILE=regional
+compiles the decoder's repeated blocks instead (its ResnetBlock2Ds, fluxfix.regional.repeated_leaves). Measured
+here on diffusers' AutoencoderKL at FLUX.1-dev's published config (tests/model_folder.py), random weights, float32, inductor, one process per variant, latents at three sizes in the
 order A, A, B, A, C. Prints one JSON line per decode: seconds (compile included) and the graphs compiled meanwhile.
 
     python benchmarks/bench_vae_regional.py --variant whole|regional|eager [--side 16]   # diffusers on PYTHONPATH
@@ -30,12 +29,10 @@ def main(argv=None) -> None:
 
     import torch
     from diffusers import AutoencoderKL
-    from diffusers.models.attention_processor import Attention
-    from diffusers.models.resnet import ResnetBlock2D
-    from diffusers.models.upsampling import Upsample2D
     from torch._inductor.compile_fx import compile_fx
 
     import model_folder
+    from fluxfix.regional import repeated_leaves
 
     torch.manual_seed(0)
     vae = AutoencoderKL.from_config(model_folder.FLUX_DEV["vae"]).eval()  # as tests/model_folder.py builds it
@@ -48,10 +45,9 @@ def main(argv=None) -> None:
 
     if args.variant == "whole":
         vae.decoder.compile(backend=inductor)
-    elif args.variant == "regional":
-        for module in vae.decoder.modules():
-            if isinstance(module, (ResnetBlock2D, Attention, Upsample2D)):
-                module.compile(backend=inductor)
+    elif args.variant == "regional":  # what sglang-regional-vae-decode compiles: the decoder's ResnetBlock2Ds
+        for module in repeated_leaves(vae.decoder):
+            module.compile(backend=inductor)
     a = args.side
     with torch.no_grad():
         for h, w in [(a, a), (a, a), (a * 3 // 4, a * 5 // 4), (a, a), (a * 5 // 4, a * 3 // 4)]:

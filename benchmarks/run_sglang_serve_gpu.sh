@@ -4,7 +4,8 @@
 # each under its own time limit, each compiling into its own inductor cache (emptied first), sglang's nvcc-built
 # tvm-ffi kernels too (their default cache, ~/.cache/tvm-ffi, would let only a machine's first run pay for them), and
 # sglang's own cache root (0.5.17+ move a TORCHINDUCTOR_CACHE_DIR under /tmp to ~/.cache/sgl_diffusion, shared by all);
-# SPEC+warm runs the same again on those caches (a second process start). Results append to $OUT/sglang-serve.jsonl, server
+# SPEC+warm runs the same again on those caches (a second process start); SPEC+rerun only that second start, on the
+# caches an earlier call left on the same held machine. Results append to $OUT/sglang-serve.jsonl, server
 # logs to $OUT/.
 #   [MODE=sglang|default] [STEPS=28] [REQUESTS=6] bash benchmarks/run_sglang_serve_gpu.sh \
 #       "0.5.10:eager 0.5.10:compiled 0.5.10:compiled-fluxfix 0.5.10:regional+warm 0.5.11:compiled" [limit s per run]
@@ -32,10 +33,15 @@ PYTHONPATH="$HOSTS/common" python3 "$ROOT/benchmarks/bench_pipeline.py" --make-o
 echo "   ready in $((SECONDS - start)) s ($(du -sh "$FOLDER" | cut -f1))"
 n=0; total=$(echo "$1" | wc -w)
 for spec in $1; do
-  release=${spec%%:*}; run=${spec#*:}; variant=${run%+warm}; n=$((n + 1))
+  release=${spec%%:*}; run=${spec#*:}; n=$((n + 1))
+  case $run in  # the runs: cold (""), then for +warm a second start on its caches; +rerun: that second start alone
+    *+warm) variant=${run%+warm}; passes=("" +warm) ;;
+    *+rerun) variant=${run%+rerun}; passes=(+warm) ;;  # on the caches an earlier call left on this held machine
+    *) variant=$run; passes=("") ;;
+  esac
   cache=/tmp/inductor-cache/sglang-$MODEL-$release-$variant-${MODE:-sglang}
-  rm -rf "$cache"
-  for warm in "" ${run#$variant}; do  # "" then, for VARIANT+warm, "+warm"
+  [ -z "${passes[0]}" ] && rm -rf "$cache"
+  for warm in "${passes[@]}"; do
     echo "== run $n/$total: sglang $release $variant (${MODE:-sglang} mode) ${warm:+(warm cache) }(limit ${LIMIT}s)"
     # -k 90: at the limit the bench first stops the server (up to 60 s), then writes what it measured
     PYTHONPATH="$HOSTS/$release:$HOSTS/common:$HOSTS/video:$ROOT/patches/sglang/standins:$ROOT/benchmarks/serve_harness" \

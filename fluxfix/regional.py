@@ -27,6 +27,21 @@ def listed_blocks(model) -> list:
     return blocks
 
 
+def repeated_leaves(module) -> list:
+    """Every submodule of `module` whose class fills a ModuleList (two or more entries of one class)
+    and which holds no such list itself: in a VAE decoder the resnet blocks (the up blocks' and the
+    middle block's), not the up blocks that hold them. Blocks of one class share their code, so they
+    compile once per weight shape, and seeing several sizes in one call they go dynamic from the first."""
+    import torch
+
+    def filled_lists(root) -> list:
+        return [m for m in root.modules()
+                if isinstance(m, torch.nn.ModuleList) and len(m) > 1 and len({type(e) for e in m}) == 1]
+
+    classes = {type(entry) for lst in filled_lists(module) for entry in lst if not filled_lists(entry)}
+    return [m for m in module.modules() if m is not module and type(m) in classes]
+
+
 def compile_method(find_blocks: Callable) -> Callable:
     """A `compile(self, *args, **kwargs)` for a host's model base class: the blocks that
     `find_blocks(model)` gives are compiled with the caller's arguments; a model without any is

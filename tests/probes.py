@@ -1209,31 +1209,32 @@ def wan_vae_decode_eager() -> dict:
             "verdict": {r.name: r.verdict.value for r in ENGINE.records()}["sglang-wan-vae-cache"]}
 
 
-def sglang_wan_vae_decode(root: str, backend: str = "aot_eager", count: str = "3") -> dict:
-    """sglang's own decoding stage on its own Wan VAE, as `--enable-torch-compile` runs it after denoising:
-    ServerArgs for a Wan2.1-T2V-1.3B folder (tests/model_folder.py; sglang picks its Wan pipeline config),
-    the VAE loaded by sglang's VAELoader, `DecodingStage.decode` compiled from its first call (the host
-    compiles the VAE decode itself, 0.5.17+), new latents every call, three videos at two sizes. Wan's DiT
-    cannot run on a CPU here (sgl-kernel's CPU build), so the decode stage is driven on its own.
-    `backend`: the host compiles with inductor; anything else is put into the host's own `Module.compile`
-    call (dynamo decides the graphs and breaks before any backend: eager or aot_eager in seconds, where inductor's
-    C++ build of the unpatched decode's hundreds of graphs takes minutes on 2 CPU cores). `count`: how many
-    of the three to decode (the unpatched decode's hundreds of graphs take a minute a video to trace)."""
+def _sglang_decoding_stage(model: str, root: str, backend: str, nodes: list | None = None):
+    """sglang's own decoding stage on the VAE of a model folder (tests/model_folder.py; sglang picks the
+    model's pipeline config), as `--enable-torch-compile` runs it after denoising: ServerArgs for the
+    folder, the VAE loaded by sglang's VAELoader. `backend`: the host compiles with inductor; anything
+    else is put into the host's own `Module.compile` calls (dynamo decides the graphs and breaks before
+    any backend); `nodes`, where given, gets the node count of each graph dynamo hands it (the size of
+    what is compiled). Returns (stage, server_args)."""
     import pathlib
 
     import torch
-    from torch._dynamo.utils import counters
 
     import model_folder
-    from patches.diffusers.group_offloading import dynamo_messages, limit_hits
 
-    folder = model_folder.make("Wan2.1-T2V-1.3B", pathlib.Path(root))
+    folder = model_folder.make(model, pathlib.Path(root))
     if backend != "inductor":
         host_compile = torch.nn.Module.compile
+        chosen = torch._dynamo.lookup_backend(backend)
+
+        def counted(gm, inputs):
+            if nodes is not None:
+                nodes.append(len(gm.graph.nodes))
+            return chosen(gm, inputs)
 
         def compile_with_backend(self, *args, **kwargs):
             kwargs = {k: v for k, v in kwargs.items() if k not in ("mode", "options")}
-            return host_compile(self, *args, **{**kwargs, "backend": backend})
+            return host_compile(self, *args, **{**kwargs, "backend": counted})
 
         torch.nn.Module.compile = compile_with_backend
     from sglang.multimodal_gen.runtime.loader.component_loaders.vae_loader import VAELoader
@@ -1243,7 +1244,22 @@ def sglang_wan_vae_decode(root: str, backend: str = "aot_eager", count: str = "3
     server_args = ServerArgs.from_kwargs(model_path=str(folder), enable_torch_compile=True)
     set_global_server_args(server_args)
     vae, _ = VAELoader().load(str(folder / "vae"), server_args, "vae", "diffusers")
-    stage = DecodingStage(vae)
+    return DecodingStage(vae), server_args
+
+
+def sglang_wan_vae_decode(root: str, backend: str = "aot_eager", count: str = "3") -> dict:
+    """sglang's own decoding stage (_sglang_decoding_stage) on its own Wan VAE, `DecodingStage.decode`
+    compiled from its first call (the host compiles the VAE decode itself, 0.5.17+), new latents every
+    call, three videos at two sizes. Wan's DiT cannot run on a CPU here (sgl-kernel's CPU build), so the
+    decode stage is driven on its own. `backend`: eager or aot_eager in seconds, where inductor's C++
+    build of the unpatched decode's hundreds of graphs takes minutes on 2 CPU cores. `count`: how many
+    of the three to decode (the unpatched decode's hundreds of graphs take a minute a video to trace)."""
+    import torch
+    from torch._dynamo.utils import counters
+
+    from patches.diffusers.group_offloading import dynamo_messages, limit_hits
+
+    stage, server_args = _sglang_decoding_stage("Wan2.1-T2V-1.3B", root, backend)
     generator = torch.Generator().manual_seed(0)
     latents = [torch.randn(shape, generator=generator) for shape in [(1, 16, 3, 8, 8), (1, 16, 3, 8, 8), (1, 16, 2, 6, 10)][:int(count)]]
     counters.clear()
@@ -1261,6 +1277,41 @@ def sglang_wan_vae_decode(root: str, backend: str = "aot_eager", count: str = "3
     return {"graphs": _graphs(), "breaks": sum(breaks.values()), "eager_unchanged": unchanged, "status": status,
             "context_var_breaks": sum(n for reason, n in breaks.items() if "ContextVar" in reason),
             "limit_hits": limit_hits(messages), "shapes": [list(v.shape) for v in videos], "max_error": max(errors)}
+
+
+def sglang_flux_vae_decode(root: str, backend: str = "aot_eager") -> dict:
+    """sglang's own decoding stage (_sglang_decoding_stage) on FLUX.1's VAE, compiled from its first call,
+    new latents every call: two images at one size, then one at a new size. Per decode, the graphs
+    dynamo compiled meanwhile and their nodes in all; the classes of the modules compiled; the images against the same stage's eager ones."""
+    import torch
+    from torch._dynamo.utils import counters
+
+    import fluxfix
+    from patches.diffusers.group_offloading import dynamo_messages, limit_hits
+
+    nodes: list[int] = []
+    stage, server_args = _sglang_decoding_stage("FLUX.1-dev", root, backend, nodes)
+    generator = torch.Generator().manual_seed(0)
+    latents = [torch.randn(shape, generator=generator) for shape in [(1, 16, 8, 8), (1, 16, 8, 8), (1, 16, 6, 10)]]
+    counters.clear()
+    images, new_graphs, new_nodes = [], [], []
+
+    def decode_all():
+        for z in latents:
+            before = len(nodes)
+            images.append(stage.decode(z, server_args, vae_dtype=torch.float32))
+            new_graphs.append(len(nodes) - before)
+            new_nodes.append(sum(nodes[before:]))
+
+    messages = dynamo_messages(decode_all)
+    server_args.enable_torch_compile = False  # the same stage eagerly, for the same latents
+    eager = [stage.decode(z, server_args, vae_dtype=torch.float32) for z in latents]
+    status = {r.name: r.verdict.value for r in fluxfix.status() if r.name == "sglang-regional-vae-decode"}
+    modules = [stage._compiled_vae_decode.compiled_module, *stage.vae.modules()]  # the host's decode wrapper, the VAE
+    compiled = sorted({type(m).__name__ for m in modules if getattr(m, "_compiled_call_impl", None) is not None})
+    return {"new_graphs": new_graphs, "new_nodes": new_nodes, "breaks": sum(counters["graph_break"].values()), "status": status,
+            "compiled": compiled, "limit_hits": limit_hits(messages), "shapes": [list(i.shape) for i in images],
+            "max_error": max((i - e).abs().max().item() for i, e in zip(images, eager))}
 
 
 def main() -> None:

@@ -50,13 +50,14 @@ def free_port() -> int:
 
 def dynamo_in_log(log: str) -> dict:
     """What dynamo did in sglang's worker, read from its log (TORCH_LOGS=DYNAMO_LOGS): the transformer's frames
-    (frame/compile numbers) and code, the frames compiled again, the graph breaks, and the patches the worker
-    said it applied."""
+    (frame/compile numbers) and code, the frames compiled again, the files of every frame traced, the graph
+    breaks, and the patches the worker said it applied."""
     traced = TRACED.findall(log)
     dit = [t for t in traced if "/models/dits/" in t[3]]
     return {"transformer_frames": sorted({f"{frame}/{again}" for frame, again, *_ in dit}),
             "transformer_code": sorted({f"{name} {path.rsplit('/', 1)[-1]}:{line}" for _, _, name, path, line in dit}),
             "recompiled": sorted({f"{name} {path.split('sglang/')[-1]}" for _, again, name, path, _ in traced if again != "0"}),
+            "traced_files": sorted({path.rsplit("/", 1)[-1] for _, _, _, path, _ in traced}),
             "breaks": graph_breaks(log),
             "applied_in_worker": sorted(set(re.findall(r"fluxfix: (\S+) applied", log)))}
 

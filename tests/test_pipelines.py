@@ -70,7 +70,8 @@ def test_sglang_generate_compiles_the_transformer_in_one_graph(tmp_path):
     """`sglang generate --enable-torch-compile` end to end on CPU (0.5.23), fluxfix switched on only by
     FLUXFIX=1 in the environment: it must reach the worker process sglang spawns. With
     FLUXFIX_COMPILE=regional too, the same command compiles FLUX.1's two block classes instead of the
-    whole transformer (the remedy for the whole-model compile bill), each once, still break-free."""
+    whole transformer (the remedy for the whole-model compile bill), each once, still break-free, and the
+    VAE decoder's resnet blocks instead of the whole decode."""
     with_ = run_probe("0.5.23", "sglang_generate", str(tmp_path / "with"), env={"FLUXFIX": "1"})
     regional = run_probe("0.5.23", "sglang_generate", str(tmp_path / "regional"), env={"FLUXFIX": "1", "FLUXFIX_COMPILE": "regional"})
     for result in (with_, regional):
@@ -81,6 +82,9 @@ def test_sglang_generate_compiles_the_transformer_in_one_graph(tmp_path):
     # regional: one frame per block class (FluxTransformerBlock, FluxSingleTransformerBlock), none of the model's own
     assert len(regional["transformer_frames"]) == 2 and regional["transformer_code"] != with_["transformer_code"], regional
     assert regional["breaks"] == 0 and regional["recompiled"] == [], regional
+    # the VAE decode (0.5.17+ compile it): whole, the host's wrapper traced; regional, the decoder's ResnetBlock2D
+    assert "torch_compile.py" in with_["traced_files"] and "resnet.py" not in with_["traced_files"], with_
+    assert "resnet.py" in regional["traced_files"] and "torch_compile.py" not in regional["traced_files"], regional
 
 
 def test_sglang_serve_compiles_the_transformer_in_one_graph(tmp_path):
@@ -144,6 +148,27 @@ def test_sglang_wan_vae_decode_compiles_the_decoder_whole(version, tmp_path):
     assert with_["graphs"] == 7, with_
     assert with_["max_error"] < 1e-5, with_
     assert with_["eager_unchanged"] is True  # eagerly, the same videos as the host's own code (fluxfix reverted), bit for bit
+
+
+@pytest.mark.parametrize("version", ["0.5.17", "0.5.23"])  # the first release that compiles the decode (on its torch, torch211), the newest
+def test_sglang_vae_decode_regional_compiles_the_decoders_resnet_blocks(version, tmp_path):
+    """sglang's decoding stage on FLUX.1's VAE under --enable-torch-compile, two images at one size, then one at a
+    new size. As the host compiles it (FLUXFIX=1 alone), the whole decode is one graph, traced again at the new size.
+    With FLUXFIX_COMPILE=regional its ResnetBlock2Ds are compiled instead and the decode runs eagerly between them:
+    the new size compiles nothing."""
+    whole = run_probe(version, "sglang_flux_vae_decode", str(tmp_path / "whole"), env={"FLUXFIX": "1"})
+    regional = run_probe(version, "sglang_flux_vae_decode", str(tmp_path / "regional"),
+                         env={"FLUXFIX": "1", "FLUXFIX_COMPILE": "regional"})
+    assert whole["compiled"] == ["CallableModule"] and whole["new_graphs"][2] >= 1, whole  # the host's whole-decode wrapper
+    assert regional["status"] == {"sglang-regional-vae-decode": "applied"}, regional
+    assert regional["compiled"] == ["ResnetBlock2D"], regional  # not the host's wrapper, not the decoder
+    assert regional["breaks"] == 0 and regional["limit_hits"] == [], regional
+    assert whole["new_graphs"][1] == regional["new_graphs"][1] == 0  # the same size again compiles nothing
+    # a new size: the whole decoder traced again (measured: 232 nodes); the blocks, dynamic from their first trace
+    # with height and width apart, nothing (measured before either: three block graphs, 63 nodes)
+    assert regional["new_graphs"][2] == 0 and whole["new_graphs"][2] >= 1 and whole["new_nodes"][2] > 0, (regional, whole)
+    assert regional["shapes"] == whole["shapes"] == [[1, 3, 64, 64], [1, 3, 64, 64], [1, 3, 48, 80]]
+    assert regional["max_error"] < 1e-5 and whole["max_error"] < 1e-5  # against the same stage run eagerly
 
 
 @pytest.mark.parametrize("version", ["0.5.8", "0.5.10", "0.5.23"])  # the resample in its class, in a helper module, cached state only
