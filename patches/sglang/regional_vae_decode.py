@@ -2,14 +2,16 @@
 blocks instead of the whole decode.
 
 From 0.5.17 on, `--enable-torch-compile` also compiles the VAE decode, whole (`DecodingStage` hands
-`vae.decode` to `ActiveTargetCompiledCallable`, runtime/utils/torch_compile.py). The whole decoder is
-traced again at a new image size: on an H100, 0.5.23's FLUX.1 VAE took ~30 s of a 40.5 s request at
-768x1344 after 1024x1024 (BENCHMARKS.md). Here the decoder's resnet blocks are compiled instead, with
-sizes dynamic from their first trace (the host's other arguments kept): the middle block's resnets meet
-only the latent's size in a decode and would compile again at each new one. A new size then compiles
-nothing (CPU, FLUX.1's published VAE: 0.8 s against 34.7 s, the first compile a third shorter). The
-decode itself runs eagerly between the compiled blocks, as the host wrote it. Other VAEs (Wan's video
-decoder among them) are compiled whole, as before.
+`vae.decode` to `ActiveTargetCompiledCallable`, runtime/utils/torch_compile.py), and traces the whole
+decoder again at a new image size. Here the decoder's resnet blocks are compiled instead, with the host's
+arguments, and the decode runs eagerly between them, as the host wrote it. The blocks share their code
+and meet several sizes within one decode, so a new size re-traces small graphs or none: on CPU, FLUX.1's
+published VAE recompiled in 0.8 s against 34.7 s, its first compile a third shorter. On an H100 with
+0.5.23's CUDA decoder fast paths (a Triton GroupNorm+SiLU whose launcher sizes its blocks from the
+input) the block graphs still hold to size buckets; sglang's decoding stage took 7.0 s against 13.8 s
+for the first compile, 24.6 s against 30.5 s at 768x1344 after 1024x1024, and 25-28 ms against 9-10 ms
+a decode after (about 0.4% of a 4.3 s image: the layers between the blocks run eagerly; BENCHMARKS.md).
+Other VAEs (Wan's video decoder among them) are compiled whole, as before.
 """
 import ast
 
@@ -44,20 +46,6 @@ def compiles_a_wrapper(method) -> bool:
     return "CallableModule" in calls and "module.compile" in calls
 
 
-def sizes_apart(compiled):
-    """`compiled` tracing with every size its own symbol. dynamo otherwise gives sizes that are equal when it
-    traces one symbol ("duck sizing"): a square first image makes each block's graph require height ==
-    width, and the first other shape compiles the blocks again (measured on CPU: 2 graphs at 48x80 after
-    64x64; on an H100, before sizes were dynamic from the first trace: 7 graphs, 25 s, at 768x1344)."""
-    from torch.fx.experimental import _config
-
-    def call(*args, **kwargs):
-        with _config.patch(use_duck_shape=False):
-            return compiled(*args, **kwargs)
-
-    return call
-
-
 def regional_get_or_compile(host_get_or_compile, callable_module):
     """`ActiveTargetCompiledCallable.get_or_compile` that compiles the target's decoder blocks once (per
     target, as the host compiles once per target) and hands back `fn` uncompiled, in the host's wrapper."""
@@ -68,11 +56,8 @@ def regional_get_or_compile(host_get_or_compile, callable_module):
             return host_get_or_compile(self, target, fn, compile_kwargs=compile_kwargs)
         if self.target_id == id(target) and self.compiled_module is not None:
             return self.compiled_module
-        if compile_kwargs.get("dynamic", None) is None:  # sizes dynamic from the first trace (module docstring)
-            compile_kwargs = {**compile_kwargs, "dynamic": True}
         for block in blocks:
             block.compile(**compile_kwargs)
-            block._compiled_call_impl = sizes_apart(block._compiled_call_impl)
         self.target_id, self.compiled_module = id(target), callable_module(fn)  # not compiled: the blocks are
         return self.compiled_module
 
@@ -98,10 +83,10 @@ class RegionalVaeDecode(SglangPatch):
         method = vars(cache).get("get_or_compile")
         if method is None or not compiles_a_wrapper(method):
             raise StepAside(Verdict.TARGET_CHANGED, f"{CACHE}.get_or_compile no longer compiles a CallableModule of the callable")
-        return {"get_or_compile": (cache, method, wrapper)}
+        return {f"{CACHE}.get_or_compile": (cache, method, wrapper)}
 
     def apply(self, module, sites):
-        cache, method, wrapper = sites["get_or_compile"]
+        cache, method, wrapper = sites[f"{CACHE}.get_or_compile"]
         cache.get_or_compile = regional_get_or_compile(method, wrapper)
         return lambda: setattr(cache, "get_or_compile", method)
 
