@@ -51,11 +51,11 @@ def regional_get_or_compile(host_get_or_compile, callable_module):
     target, as the host compiles once per target) and hands back `fn` uncompiled, in the host's wrapper."""
 
     def get_or_compile(self, target, fn, *, compile_kwargs):
+        if self.target_id == id(target) and self.compiled_module is not None:
+            return self.compiled_module  # compiled already (whole or per block): the host asks at every decode
         blocks = decoder_blocks(target)
         if not blocks:
             return host_get_or_compile(self, target, fn, compile_kwargs=compile_kwargs)
-        if self.target_id == id(target) and self.compiled_module is not None:
-            return self.compiled_module
         for block in blocks:
             block.compile(**compile_kwargs)
         self.target_id, self.compiled_module = id(target), callable_module(fn)  # not compiled: the blocks are
