@@ -31,7 +31,7 @@ def repeated_leaves(module) -> list:
     """Every submodule of `module` whose class fills a ModuleList (two or more entries of one class)
     and which holds no such list itself: in a VAE decoder the resnet blocks (the up blocks' and the
     middle block's), not the up blocks that hold them. Blocks of one class share their code, so they
-    compile once per weight shape, and seeing several sizes in one call they go dynamic from the first."""
+    compile once per weight shape, and meeting several sizes in one call they may go dynamic in the first."""
     import torch
 
     def filled_lists(root) -> list:

@@ -10,7 +10,7 @@ published VAE recompiled in 0.8 s against 34.7 s, its first compile a third shor
 0.5.23's CUDA decoder fast paths (a Triton GroupNorm+SiLU whose launcher sizes its blocks from the
 input) the block graphs still hold to size buckets; sglang's decoding stage took 7.0 s against 13.8 s
 for the first compile, 24.6 s against 30.5 s at 768x1344 after 1024x1024, and 25-28 ms against 9-10 ms
-a decode after (about 0.4% of a 4.3 s image: the layers between the blocks run eagerly; BENCHMARKS.md).
+a decode after (about 0.5% of a 4.4 s image: the layers between the blocks run eagerly; BENCHMARKS.md).
 Other VAEs (Wan's video decoder among them) are compiled whole, as before.
 """
 import ast
