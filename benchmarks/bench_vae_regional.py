@@ -4,8 +4,8 @@
 sglang 0.5.17+ compile the VAE decode whole under `--enable-torch-compile` (`DecodingStage._get_vae_decode_fn`); on an
 H100 its recompile at a new resolution took 55 s of a 66.7 s request (BENCHMARKS.md). FLUXFIX_COMPILE=regional
 compiles the decoder's repeated blocks instead (its ResnetBlock2Ds, fluxfix.regional.repeated_leaves). Measured
-here on diffusers' AutoencoderKL at FLUX.1-dev's published config (tests/model_folder.py), random weights, float32, inductor, one process per variant, latents at three sizes in the
-order A, A, B, A, C. Prints one JSON line per decode: seconds (compile included) and the graphs compiled meanwhile.
+here on diffusers' AutoencoderKL at FLUX.1-dev's published config (tests/model_folder.py), random weights, float32,
+inductor, one process per variant, latents at three sizes in the order A, A, B, A, C. Prints one JSON line per decode: seconds (compile included) and the graphs compiled meanwhile.
 
     python benchmarks/bench_vae_regional.py --variant whole|regional|eager [--side 16]   # diffusers on PYTHONPATH
 """

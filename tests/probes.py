@@ -1282,7 +1282,8 @@ def sglang_wan_vae_decode(root: str, backend: str = "aot_eager", count: str = "3
 def sglang_flux_vae_decode(root: str, backend: str = "aot_eager") -> dict:
     """sglang's own decoding stage (_sglang_decoding_stage) on FLUX.1's VAE, compiled from its first call,
     new latents every call: two images at one size, then one at a new size. Per decode, the graphs
-    dynamo compiled meanwhile and their nodes in all; the classes of the modules compiled; the images against the same stage's eager ones."""
+    dynamo compiled meanwhile and their nodes in all; the classes of the modules compiled; the images
+    against the same stage's eager ones."""
     import torch
     from torch._dynamo.utils import counters
 

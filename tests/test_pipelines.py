@@ -163,7 +163,7 @@ def test_sglang_vae_decode_regional_compiles_the_decoders_resnet_blocks(version,
     whole = run_probe(version, "sglang_flux_vae_decode", str(tmp_path / "whole"), "eager", env={"FLUXFIX": "1"})
     regional = run_probe(version, "sglang_flux_vae_decode", str(tmp_path / "regional"), "eager",
                          env={"FLUXFIX": "1", "FLUXFIX_COMPILE": "regional"})
-    assert whole["compiled"] == ["CallableModule"] and whole["new_graphs"][2] >= 1, whole  # the host's whole-decode wrapper
+    assert whole["compiled"] == ["CallableModule"], whole  # the host's whole-decode wrapper
     assert regional["status"] == {"sglang-regional-vae-decode": "applied"}, regional
     assert regional["compiled"] == ["ResnetBlock2D"], regional  # not the host's wrapper, not the decoder
     assert regional["breaks"] == 0 and regional["limit_hits"] == [], regional
