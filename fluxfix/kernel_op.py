@@ -19,6 +19,7 @@ from typing import Callable
 from fluxfix import recode
 
 NAMESPACE = "fluxfix"
+IS_COMPILING = "_fluxfix_is_compiling"  # the name a trampoline asks through (only_while_compiling)
 _lock = threading.Lock()
 _ops: dict[str, tuple] = {}  # op name -> (its CustomOpDef, its schema, the function it runs)
 
@@ -33,11 +34,14 @@ class KernelOp:
     schema: the op's schema; its argument names must be the function's parameter names, and
             `Tensor(a!)` marks what the kernel writes in place
     fake:   shapes and dtypes of the result from the inputs (None for in-place kernels)
-    kernel_call: the method the function calls on its JIT-loaded module (the opaque call)
+    kernel_call: the method the function calls on its JIT-loaded module (the opaque call; what
+            KernelOps looks for)
     loader: the prefix of the names through which the function loads that module (e.g. "_jit_")
     direct_when_given: optional parameters (e.g. `out`) that, when a caller passes them, send the
             call to the host's original code instead: an op may not return a tensor it was given,
             so the op is only ever reached with them left at None
+    only_while_compiling: outside compiled code the host's original code runs directly (for a
+            kernel eager Python can call as it is, e.g. a Triton launcher: no dispatcher cost)
     """
 
     attr: str
@@ -45,9 +49,10 @@ class KernelOp:
     op: str
     schema: str
     fake: Callable
-    kernel_call: str
-    loader: str
+    kernel_call: str = ""
+    loader: str = ""
     direct_when_given: tuple[str, ...] = ()
+    only_while_compiling: bool = False
 
     def _parsed(self):
         import torch
@@ -140,14 +145,21 @@ def _trampoline_source(func: types.FunctionType, spec: KernelOp, op_name: str, o
     params = inspect.signature(func).parameters.values()
     call = ", ".join(p.name if p.kind is p.POSITIONAL_OR_KEYWORD else f"{p.name}={p.name}" for p in params)
     body = "".join(f"    if {name} is not None:\n        return {original_name}({call})\n" for name in spec.direct_when_given)
+    if spec.only_while_compiling:
+        body += f"    if not {IS_COMPILING}():\n        return {original_name}({call})\n"
     return f"def {func.__name__}{recode.plain_signature(func)}:\n{body}    return {op_name}({call})\n"
 
 
 def route_through_op(func: types.FunctionType, spec: KernelOp) -> Callable[[], None]:
     """Make `func` call the custom op for `spec` (in place); return the undo."""
     op, original = register_op(spec.op, spec.schema, recode.original_as_function(func), spec.fake, tuple(spec.mutated()))
-    names = {f"_fluxfix_op_{spec.op}": op._opoverload, f"_fluxfix_original_{spec.op}": original}
-    return recode.recode(func, recode.compile_like(func, _trampoline_source(func, spec, *names)), names)
+    op_name, original_name = f"_fluxfix_op_{spec.op}", f"_fluxfix_original_{spec.op}"
+    names = {op_name: op._opoverload, original_name: original}
+    if spec.only_while_compiling:
+        import torch
+
+        names[IS_COMPILING] = torch.compiler.is_compiling
+    return recode.recode(func, recode.compile_like(func, _trampoline_source(func, spec, op_name, original_name)), names)
 
 
 class KernelOps:

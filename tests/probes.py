@@ -692,6 +692,97 @@ def scale_shift_zero_test() -> dict:
     return result
 
 
+def _launches_skipped(module, launched: list):
+    """The launcher's three Triton kernels replaced by a stand-in that records each launch (a GPU
+    would run them), and its CUDA device context by a no-op: the host's own Python runs, no kernel."""
+    import contextlib
+
+    import torch
+
+    names = [n for n in vars(module) if n.startswith("_gn_") and n.endswith("_kernel")]
+    saved = {n: vars(module)[n] for n in names}
+    for n in names:
+        vars(module)[n] = _RecordingKernel(n, launched)
+    device_module = torch.get_device_module
+    torch.get_device_module = lambda device=None: types.SimpleNamespace(device=lambda d: contextlib.nullcontext())
+
+    def restore():
+        vars(module).update(saved)
+        torch.get_device_module = device_module
+    return restore
+
+
+class _RecordingKernel:
+    def __init__(self, name, launched):
+        self.name, self.launched = name, launched
+
+    def __getitem__(self, grid):
+        return lambda *args, **kwargs: self.launched.append(self.name)
+
+
+def group_norm_silu_op() -> dict:
+    """sglang's Triton GroupNorm+SiLU launcher (the VAE decoder's fast path on NVIDIA), through its
+    public `group_norm_silu_4d`, compiled as sglang compiles (dynamic=None) on fake CUDA tensors at
+    three image sizes, without and with fluxfix; the op's fake output against what the host's own
+    launcher returns (its kernel launches skipped); an eager call after patching runs the host's launcher."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from patches.sglang.group_norm_silu_op import LAUNCHER, MODULES, GroupNormSiluOp
+
+    patch = GroupNormSiluOp()
+    with gpu_driver_stand_in():
+        where, module = _first_importable(MODULES)
+    result = {"module": where, "unpatched": patch.defect()}
+    sizes = ((64, 64), (48, 80), (40, 40))
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+    with mode:
+        weight, bias = torch.empty(32, device="cuda"), torch.empty(32, device="cuda")
+        inputs = [torch.empty(1, 32, h, w, device="cuda").to(memory_format=torch.channels_last) for h, w in sizes]
+
+    def layout(y):
+        return [list(y.shape), list(y.stride()), str(y.dtype)]
+
+    launched = []
+    restore = _launches_skipped(module, launched)
+    try:
+        with mode, torch.no_grad():
+            result["host_layouts"] = [layout(module.group_norm_silu_4d(x, weight, bias, 8, 1e-6)) for x in inputs]
+    finally:
+        restore()
+    result["host_launches"] = len(launched)
+    activate()
+    import fluxfix
+
+    record = {r.name: r for r in fluxfix.status(import_targets=True)}[patch.name]
+    result["status"] = [record.verdict.value, record.reason]
+    result["patched"] = patch.defect()
+    graphs = []
+
+    def count(gm, example_inputs):
+        graphs.append(gm)
+        return gm
+
+    torch._dynamo.reset()
+    compiled = torch.compile(lambda x: module.group_norm_silu_4d(x, weight, bias, 8, 1e-6), backend=count)
+    with mode, torch.no_grad():
+        result["op_layouts"] = [layout(compiled(x)) for x in inputs]
+    result["graphs"] = len(graphs)
+    result["graph_targets"] = sorted({str(n.target) for g in graphs for n in g.graph.nodes if n.op == "call_function"
+                                      and "fluxfix" in str(n.target)})
+    launched.clear()
+    restore = _launches_skipped(module, launched)  # eagerly, after patching: the host's launcher itself runs
+    try:
+        with mode, torch.no_grad():
+            module.group_norm_silu_4d(inputs[0], weight, bias, 8, 1e-6)
+    finally:
+        restore()
+    result["eager_launches"] = len(launched)
+    fluxfix.revert()
+    result["reverted"] = "_fluxfix_op_" not in " ".join(getattr(module, LAUNCHER).__code__.co_names)
+    return result
+
+
 def _weight_bytes(model) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
