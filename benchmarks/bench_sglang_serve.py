@@ -7,7 +7,7 @@ a pip install, or sglang's plugin entry point from 0.5.21 on), so install fluxfi
 
     python benchmarks/bench_sglang_serve.py --variant VARIANT --out results.jsonl [--model FLUX.1-dev]
         [--mode sglang|default|max-autotune-no-cudagraphs] [--steps 28] [--size full|small] [--folder PATH]
-        [--requests 6] [--warm-cache] [-- extra sglang serve arguments]
+        [--requests 6] [--warm-cache] [--disable PATCH,...] [--resolutions HxW,...] [-- extra sglang serve arguments]
 
 Variants (the same names as bench_pipeline.py's where they mean the same):
   eager              no --enable-torch-compile, fluxfix off
@@ -16,6 +16,10 @@ Variants (the same names as bench_pipeline.py's where they mean the same):
   regional           --enable-torch-compile, fluxfix on with FLUXFIX_COMPILE=regional (each repeated block compiled)
   upstream-regional  --enable-torch-compile --regional-compile (sglang 0.5.17+; FLUX.1 declares its blocks from 0.5.23)
   upstream-regional-fluxfix  the same with fluxfix on (the blocks' own breaks removed)
+
+--disable: fluxfix patches the server runs without (FLUXFIX_DISABLE), to measure one patch's effect against the same
+variant with it. --resolutions: the first request's size, then the stream's sizes in the order given (repeated), in
+place of the model's three in the mixed order.
 
 --mode: `sglang` leaves sglang's compile mode as it is (max-autotune-no-cudagraphs, its default); any other
 value is set as SGLANG_TORCH_COMPILE_MODE. Every other server setting is sglang's default for the release
@@ -76,6 +80,8 @@ def parse_args(argv=None):
     p.add_argument("--requests", type=int, default=6, help="requests after the first")
     p.add_argument("--timeout", type=float, default=1800, help="seconds for the server to answer /health, and per request")
     p.add_argument("--warm-cache", action="store_true", help="record: a second start on a previous run's compile cache")
+    p.add_argument("--disable", default="", help="fluxfix patches (comma-separated) the server runs without")
+    p.add_argument("--resolutions", type=resolution_list, help="HxW,...: the first request's size, then the stream's in order")
     p.add_argument("--log-dir", type=pathlib.Path, default=pathlib.Path("."), help="where the server's log is written")
     p.add_argument("serve_args", nargs="*", help="more `sglang serve` arguments (after --)")
     args = p.parse_args(argv)
@@ -83,11 +89,20 @@ def parse_args(argv=None):
     return args
 
 
+def resolution_list(text: str) -> list[tuple[int, int]]:
+    sizes = [re.fullmatch(r"(\d+)x(\d+)", size.strip()) for size in text.split(",")]
+    if not all(sizes):
+        raise argparse.ArgumentTypeError(f"{text!r}: give sizes as HEIGHTxWIDTH, comma-separated (1024x1024,768x1344)")
+    return [(int(m[1]), int(m[2])) for m in sizes]
+
+
 def server_env(args) -> dict:
     """This process's environment with the variant's fluxfix settings, the compile mode, and dynamo's logs on."""
     fluxfix_env = VARIANTS[args.variant][1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLUXFIX")}
     env.update(fluxfix_env, TORCH_LOGS=sglang_server.DYNAMO_LOGS, PYTHONUNBUFFERED="1")
+    if args.disable:
+        env["FLUXFIX_DISABLE"] = args.disable
     env.pop("SGLANG_TORCH_COMPILE_MODE", None)
     if args.mode != "sglang":
         env["SGLANG_TORCH_COMPILE_MODE"] = args.mode
@@ -125,7 +140,11 @@ def run(args, res: dict) -> None:
         serve_args += sglang_server.cpu_args(sum(name.startswith("text_encoder") for name in components))
     res["serve_args"] = serve_args
     resolutions = common.SMALL_RESOLUTIONS if args.size == "small" else common.RESOLUTIONS[args.model]
-    log_path = args.log_dir / f"serve-{res['sglang']}-{args.model}-{args.variant}-{args.mode}{'-warm' if args.warm_cache else ''}.log"
+    first_size, stream = resolutions[0], [resolutions[j] for j in common.ORDER]
+    if args.resolutions:
+        first_size, stream = args.resolutions[0], args.resolutions[1:] or args.resolutions
+    without = f"-without-{args.disable.replace(',', '+')}" if args.disable else ""
+    log_path = args.log_dir / f"serve-{res['sglang']}-{args.model}-{args.variant}{without}-{args.mode}{'-warm' if args.warm_cache else ''}.log"
     res["log"] = str(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with sglang_server.Server(folder, serve_args, server_env(args), log_path) as server, GpuMemoryPeak(res):
@@ -133,12 +152,12 @@ def run(args, res: dict) -> None:
             raise RuntimeError(f"the server did not become healthy (exit {server.process.poll()}); its log: {log_path}")
         res["ready_s"] = time.perf_counter() - server.started
         common.log.info("healthy after %.1f s", res["ready_s"])
-        first = request(server, args, 0, resolutions[0])
+        first = request(server, args, 0, first_size)
         res.update(first_image_s=time.perf_counter() - server.started, first_request_s=first["seconds"],
                    first_resolution=[first["height"], first["width"]], first_frames=first["new_frames"], first=first)
         common.log.info("first image %.1f s after launch (request %.1f s)", res["first_image_s"], first["seconds"])
         for i in common.progress(range(1, args.requests + 1), args.variant):
-            r = request(server, args, i, resolutions[common.ORDER[(i - 1) % len(common.ORDER)]])
+            r = request(server, args, i, stream[(i - 1) % len(stream)])
             res["requests"].append(r)
             common.log.info("request %d %dx%d: %.2f s, %d frames traced", i, r["height"], r["width"], r["seconds"], r["new_frames"])
     res["complete"] = True
@@ -158,7 +177,7 @@ def totals(res: dict) -> None:
 
 def summary(res: dict) -> str:
     fmt = lambda key, spec: format(res[key], spec) if res.get(key) is not None else "-"  # noqa: E731
-    return (f"sglang {res['sglang']} {res['variant']} ({res['mode']}){' (warm cache)' if res['warm_cache'] else ''}: "
+    return (f"sglang {res['sglang']} {res['variant']}{' without ' + ','.join(res['disabled']) if res['disabled'] else ''} ({res['mode']}){' (warm cache)' if res['warm_cache'] else ''}: "
             f"healthy {fmt('ready_s', '.1f')} s, first image {fmt('first_image_s', '.1f')} s after launch, "
             f"steady {fmt('steady_s', '.2f')} s/request, recompiled frames {fmt('recompiles', 'd')}, peak {fmt('peak_gib', '.1f')} GiB (nvidia-smi {fmt('peak_gib_smi', '.1f')}), "
             f"breaks {fmt('breaks', 'd')}, limit hits {fmt('limit_hits', 'd')}{'' if res['complete'] else ', INCOMPLETE'}")
@@ -218,6 +237,7 @@ def main(argv=None) -> int:
                         format=f"[bench_sglang_serve {args.variant} %(relativeCreated)6.0f ms] %(message)s")
     res = {"host": "sglang", "sglang": importlib.metadata.version("sglang"), "torch": importlib.metadata.version("torch"), "gpu": gpu_name(), "stood_in": stood_in(),
            "model": args.model, "variant": args.variant, "fluxfix": VARIANTS[args.variant][1]["FLUXFIX"] == "1", "mode": args.mode, "warm_cache": args.warm_cache, "complete": False,
+           "disabled": [n for n in args.disable.split(",") if n],
            "size": args.size, "steps": args.steps, "requests": [],
            "env": {k: os.environ.get(k) for k in ("TORCHINDUCTOR_CACHE_DIR", "TVM_FFI_CACHE_DIR", "SGLANG_DIFFUSION_CACHE_ROOT")}}
     common.record(lambda: run(args, res), lambda: totals(res), res, args.out, summary)

@@ -29,7 +29,7 @@ def load(paths) -> dict:
 
 def name(r) -> str:
     if r.get("host") == "sglang":
-        return f"sglang {r['sglang']} {r['variant']}, {r['mode']} mode"
+        return f"sglang {r['sglang']} {r['variant']}{' without ' + ','.join(r['disabled']) if r.get('disabled') else ''}, {r['mode']} mode"
     return r["variant"] if r.get("mode", "default") == "default" else f"{r['variant']}, {r['mode']} mode"
 
 
