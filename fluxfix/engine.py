@@ -124,8 +124,10 @@ class Engine:
                     raise FluxfixError(self._describe(patch, name, aside.reason) + "; unset FLUXFIX_STRICT to run unpatched") from None
             except Exception as exc:  # never let a patch break the host's import
                 reason = f"{type(exc).__name__}: {exc}"
+                # one warning a patch: its other target modules failing too add nothing new for the user
+                said = any(o.verdict is Verdict.FAILED for o in done.values())
                 done[name] = Outcome(name, Verdict.FAILED, reason)
-                log.warning("fluxfix: %s; the host is left unpatched", self._describe(patch, name, reason))
+                (log.debug if said else log.warning)("fluxfix: %s; the host is left unpatched", self._describe(patch, name, reason))
                 if self.settings.strict:
                     raise FluxfixError(self._describe(patch, name, reason)) from exc
 

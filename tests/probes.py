@@ -783,6 +783,66 @@ def group_norm_silu_op() -> dict:
     return result
 
 
+def verified_signatures() -> dict:
+    """FLUX.1's fused LayerNorm+modulate site (`_flux_fused_ln_modulate`, sglang's own code) compiled as
+    sglang compiles (dynamic=None) on fake CUDA bf16 tensors at three token counts, without and with
+    fluxfix; then the patched gate's answers eagerly. The site takes its fast path only on a CUDA
+    platform: for the compiles, sglang's platform check answers as a GPU machine's would."""
+    import torch
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from patches.sglang.verified_signatures import GATE
+
+    with gpu_driver_stand_in():
+        from sglang.multimodal_gen.runtime.models.dits import flux
+    gate_module = sys.modules[GATE]
+    check = sys.modules[flux.can_use_fused_layernorm_modulate.__module__]
+    site = flux._flux_fused_ln_modulate
+    norm = torch.nn.LayerNorm(64, elementwise_affine=False, eps=1e-6)
+
+    def frames() -> int:
+        graphs = []
+
+        def count(gm, example_inputs):
+            graphs.append(gm)
+            return gm
+
+        def block(x, scale, shift):
+            out = site(norm, x, scale, shift)
+            return x * 2 if out is None else out  # None: the eager chain, what the host runs while compiling
+
+        torch._dynamo.reset()
+        compiled = torch.compile(block, backend=count)
+        saved = vars(check)["is_cuda"]
+        vars(check)["is_cuda"] = lambda: True
+        try:
+            with FakeTensorMode(allow_non_fake_inputs=True):
+                scale, shift = (torch.empty(1, 64, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+                for tokens in (4608, 4544, 4096):
+                    compiled(torch.empty(1, tokens, 64, device="cuda", dtype=torch.bfloat16), scale, shift)
+        finally:
+            vars(check)["is_cuda"] = saved
+        return len(graphs)
+
+    result = {"unpatched_frames": frames(), "sigs_empty": not flux._FLUX_LN_MOD_SIGS}
+    originals = {"site": site.__code__, "is_verified": gate_module.BitExactFusionGate.is_verified.__code__}
+    activate()
+    import fluxfix
+
+    record = {r.name: r for r in fluxfix.status(import_targets=True)}["sglang-verified-signatures"]
+    result["status"] = [record.verdict.value, {m: o.reason for m, o in record.modules.items()}]
+    result["patched_frames"] = frames()
+    gate = gate_module.BitExactFusionGate("probe", per_signature=True)
+    first, other = ((1, 4608, 64), (64, 64, 1)), ((1, 4544, 64), (64, 64, 1))
+    answers = [gate.is_verified(first)]
+    gate.mark_verified(first)
+    result["gate_answers"] = answers + [gate.is_verified(first), gate.is_verified(other)]
+    fluxfix.revert()
+    result["reverted"] = (site.__code__ is originals["site"]
+                          and gate_module.BitExactFusionGate.is_verified.__code__ is originals["is_verified"])
+    return result
+
+
 def _weight_bytes(model) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
