@@ -19,7 +19,6 @@ from typing import Callable
 from fluxfix import recode
 
 NAMESPACE = "fluxfix"
-IS_COMPILING = "_fluxfix_is_compiling"  # the name a trampoline asks through (only_while_compiling)
 _lock = threading.Lock()
 _ops: dict[str, tuple] = {}  # op name -> (its CustomOpDef, its schema, the function it runs)
 
@@ -139,27 +138,30 @@ def register_op(name: str, schema: str, impl: Callable, fake: Callable, mutates:
         return op, impl
 
 
-def _trampoline_source(func: types.FunctionType, spec: KernelOp, op_name: str, original_name: str) -> str:
+def _trampoline_source(func: types.FunctionType, spec: KernelOp, op_name: str, original_name: str, asks: str) -> str:
     """A def with exactly `func`'s parameters that passes them on to the op bound to `op_name`
-    (or, where a `direct_when_given` parameter is set, to the original bound to `original_name`)."""
+    (or, where a `direct_when_given` parameter is set or, with only_while_compiling, `asks()` says it is not
+    compiling, to the original bound to `original_name`)."""
     params = inspect.signature(func).parameters.values()
     call = ", ".join(p.name if p.kind is p.POSITIONAL_OR_KEYWORD else f"{p.name}={p.name}" for p in params)
     body = "".join(f"    if {name} is not None:\n        return {original_name}({call})\n" for name in spec.direct_when_given)
     if spec.only_while_compiling:
-        body += f"    if not {IS_COMPILING}():\n        return {original_name}({call})\n"
+        body += f"    if not {asks}():\n        return {original_name}({call})\n"
     return f"def {func.__name__}{recode.plain_signature(func)}:\n{body}    return {op_name}({call})\n"
 
 
 def route_through_op(func: types.FunctionType, spec: KernelOp) -> Callable[[], None]:
     """Make `func` call the custom op for `spec` (in place); return the undo."""
     op, original = register_op(spec.op, spec.schema, recode.original_as_function(func), spec.fake, tuple(spec.mutated()))
-    op_name, original_name = f"_fluxfix_op_{spec.op}", f"_fluxfix_original_{spec.op}"
+    # names of this op's own: the undo removes them, so nothing is shared with another function's trampoline
+    op_name, original_name, asks = f"_fluxfix_op_{spec.op}", f"_fluxfix_original_{spec.op}", f"_fluxfix_compiling_{spec.op}"
     names = {op_name: op._opoverload, original_name: original}
     if spec.only_while_compiling:
         import torch
 
-        names[IS_COMPILING] = torch.compiler.is_compiling
-    return recode.recode(func, recode.compile_like(func, _trampoline_source(func, spec, op_name, original_name)), names)
+        names[asks] = torch.compiler.is_compiling
+    source = _trampoline_source(func, spec, op_name, original_name, asks)
+    return recode.recode(func, recode.compile_like(func, source), names)
 
 
 class KernelOps:

@@ -51,21 +51,18 @@ def is_verified_set(node: ast.AST, names: set[str]) -> bool:
 def asked_if_empty_first(sets: set[str]):
     """A transform for recode.rewritten: every lookup `x in S` becomes `bool(S) and x in S`."""
 
-    class Rewrite(ast.NodeTransformer):
-        def visit_FunctionDef(self, node):
-            found = {id(n) for n in lookups(node, sets)}
+    def transform(def_node):
+        found = {id(node) for node in lookups(def_node, sets)}
 
-            class Inner(ast.NodeTransformer):
-                def visit_Compare(self, compare):
-                    if id(compare) not in found:
-                        return self.generic_visit(compare)
-                    holds = ast.Call(ast.Name("bool", ast.Load()), [compare.comparators[0]], [])
-                    return ast.BoolOp(ast.And(), [holds, compare])
+        class Rewrite(ast.NodeTransformer):
+            def visit_Compare(self, node):
+                if id(node) not in found:
+                    return self.generic_visit(node)
+                return ast.BoolOp(ast.And(), [ast.Call(ast.Name("bool", ast.Load()), [node.comparators[0]], []), node])
 
-            Inner().visit(node)
-            return node
+        Rewrite().visit(def_node)
 
-    return lambda def_node: Rewrite().visit(def_node)
+    return transform
 
 
 def functions(module) -> list:
