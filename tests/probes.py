@@ -791,6 +791,7 @@ def verified_signatures() -> dict:
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
 
+    from fluxfix.breaks import compile_report
     from patches.sglang.verified_signatures import GATE
 
     with gpu_driver_stand_in():
@@ -801,28 +802,21 @@ def verified_signatures() -> dict:
     norm = torch.nn.LayerNorm(64, elementwise_affine=False, eps=1e-6)
 
     def frames() -> int:
-        graphs = []
-
-        def count(gm, example_inputs):
-            graphs.append(gm)
-            return gm
-
         def block(x, scale, shift):
             out = site(norm, x, scale, shift)
             return x * 2 if out is None else out  # None: the eager chain, what the host runs while compiling
 
-        torch._dynamo.reset()
-        compiled = torch.compile(block, backend=count)
         saved = vars(check)["is_cuda"]
         vars(check)["is_cuda"] = lambda: True
         try:
             with FakeTensorMode(allow_non_fake_inputs=True):
                 scale, shift = (torch.empty(1, 64, device="cuda", dtype=torch.bfloat16) for _ in range(2))
-                for tokens in (4608, 4544, 4096):
-                    compiled(torch.empty(1, tokens, 64, device="cuda", dtype=torch.bfloat16), scale, shift)
+                first, *more = (torch.empty(1, tokens, 64, device="cuda", dtype=torch.bfloat16) for tokens in (4608, 4544, 4096))
+                report = compile_report(block, first, scale, shift, more=[(x, scale, shift) for x in more])
         finally:
             vars(check)["is_cuda"] = saved
-        return len(graphs)
+        assert report.error is None, report.error
+        return report.graphs + report.recompiles
 
     result = {"unpatched_frames": frames(), "sigs_empty": not flux._FLUX_LN_MOD_SIGS}
     originals = {"site": site.__code__, "is_verified": gate_module.BitExactFusionGate.is_verified.__code__}
