@@ -20,7 +20,9 @@ def pip_install(args: list, before_each=None) -> None:
     for attempt in range(1, TRIES + 1):
         if before_each:
             before_each()
-        done = subprocess.run([sys.executable, "-m", "pip", "install", *args])
+        # --no-compile: pip would byte-compile every module it installs (torch, each host release: some 90,000
+        # files, minutes of CI's two cores); Python compiles the few the tests import when they first do
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-compile", *args])
         if done.returncode == 0:
             return
         if attempt < TRIES:

