@@ -57,7 +57,8 @@ def test_sglang_flux_compiles_in_one_graph_with_the_request_in_its_forward_conte
 
 
 def test_sglang_generate_without_fluxfix_breaks_the_transformer(tmp_path):
-    """The same command as below with FLUXFIX=0 (its own test, so that the runs spread over CI's workers)."""
+    """The `sglang generate --enable-torch-compile` command of the test below with FLUXFIX=0 (its own test, so that
+    the runs spread over CI's workers): the unpatched side of it and of the serve tests after it."""
     without = run_probe("0.5.23", "sglang_generate", str(tmp_path / "without"), env={"FLUXFIX": "0"})
     assert without["returncode"] == 0 and without["images"] == [".png"], without["log_tail"]
     # unpatched (measured): the transformer's frame breaks at the lazily built RoPE module and at the
@@ -116,9 +117,9 @@ def test_sglang_serve_regional_compile_flag_compiles_blocks_without_breaks(tmp_p
 def test_sglang_wan_vae_decode_compiles_the_decoder_whole(version, tmp_path):
     """sglang's decoding stage on its Wan VAE under --enable-torch-compile, fluxfix switched on by FLUXFIX=1 only (the
     decoder sets the feature cache's conv index in a ContextVar at every cached conv, which dynamo cannot trace): the
-    decode's own loop over latent frames runs
-    eagerly and each call of the decoder is one graph per feature-cache state (first latent frame, second, the
-    rest), at two video sizes, with no break inside the VAE and no recompile limit hit; the same videos. 0.5.17
+    decode's own loop over latent frames runs eagerly and each call of the decoder is one graph per feature-cache
+    state (first latent frame, second, the rest), at two video sizes, with no break inside the VAE and no recompile
+    limit hit; the same videos. 0.5.17
     runs in the torch211 environment too, on its own torch, where its `entry == "Rep"` tests broke the decoder.
     Unpatched (measured by `FLUXFIX=0 python -m probes sglang_wan_vae_decode ROOT eager 1` from tests/ with the
     0.5.23 host dir on PYTHONPATH, two minutes of tracing, so not run here: the contract judges the patch's own
