@@ -1,5 +1,6 @@
 """Harness shim for Wan 2.1 and Qwen-Image on a GPU machine without nvidia-cutlass-dsl (see README.md):
-used by bench_sglang.py and by run_gpu.sh's doctor runs for those models, and named in every result."""
+used by bench_sglang.py, by run_gpu.sh's doctor runs for those models and, for Wan, in every process of sglang's
+server (benchmarks/serve_harness/sitecustomize.py); named in every result."""
 import importlib.util
 import inspect
 import sys
