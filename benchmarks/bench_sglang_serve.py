@@ -103,7 +103,7 @@ def server_env(args) -> dict:
     env.update(fluxfix_env, TORCH_LOGS=sglang_server.DYNAMO_LOGS, PYTHONUNBUFFERED="1")
     if args.disable:
         env["FLUXFIX_DISABLE"] = args.disable
-    if native_norms(args):
+    if args.native_norms:
         env["BENCH_NATIVE_NORMS"] = "1"  # serve_harness/sitecustomize.py
     env.pop("SGLANG_TORCH_COMPILE_MODE", None)
     if args.mode != "sglang":
@@ -185,22 +185,22 @@ def summary(res: dict) -> str:
             f"breaks {fmt('breaks', 'd')}, limit hits {fmt('limit_hits', 'd')}{'' if res['complete'] else ', INCOMPLETE'}")
 
 
-def native_norms(args) -> bool:
+def native_norms(model: str, gpu: str | None) -> bool:
     """Wan's CuTe DSL norm kernels need nvidia-cutlass-dsl, too large to carry to the GPU machine: there the norms
     take their own forward_native (on CPU sglang never calls the CUDA kernels)."""
     import importlib.util
 
-    return args.model.startswith("Wan") and gpu_name() is not None and importlib.util.find_spec("cutlass") is None
+    return model.startswith("Wan") and gpu is not None and importlib.util.find_spec("cutlass") is None
 
 
-def stood_in(args) -> list[str]:
+def stood_in(native: bool) -> list[str]:
     """The import-only stand-ins (patches/sglang/standins) that the server's processes, on this PYTHONPATH, import
     in place of the real packages, and the CuTe DSL norms where they run natively."""
     import importlib.util
 
     names = ("sgl_kernel", "av", "imageio_ffmpeg")
     found = [n for n in names if (spec := importlib.util.find_spec(n)) and "standins" in pathlib.Path(spec.origin or "").parts]
-    return found + (["CuTe DSL norms: forward_native"] if native_norms(args) else [])
+    return found + (["CuTe DSL norms: forward_native"] if native else [])
 
 
 class GpuMemoryPeak:
@@ -246,7 +246,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"[bench_sglang_serve {args.variant} %(relativeCreated)6.0f ms] %(message)s")
-    res = {"host": "sglang", "sglang": importlib.metadata.version("sglang"), "torch": importlib.metadata.version("torch"), "gpu": gpu_name(), "stood_in": stood_in(args),
+    gpu = gpu_name()
+    args.native_norms = native_norms(args.model, gpu)  # decided once: server_env and the record read it
+    res = {"host": "sglang", "sglang": importlib.metadata.version("sglang"), "torch": importlib.metadata.version("torch"), "gpu": gpu, "stood_in": stood_in(args.native_norms),
            "model": args.model, "variant": args.variant, "fluxfix": VARIANTS[args.variant][1]["FLUXFIX"] == "1", "mode": args.mode, "warm_cache": args.warm_cache, "complete": False,
            "disabled": [n for n in args.disable.split(",") if n],
            "size": args.size, "steps": args.steps, "requests": [],
