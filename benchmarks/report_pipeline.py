@@ -47,6 +47,11 @@ def per_recompile(r) -> float | None:
     return sum(q["seconds"] - r["steady_s"] for q in compiling) / sum(q["new_graphs"] for q in compiling)
 
 
+def unit(runs) -> str:
+    """What one request makes: Wan's are videos."""
+    return "video" if any(r.get("model", "").startswith("Wan") for r in runs.values()) else "image"
+
+
 def cell(value, fmt="{:.1f}") -> str:
     return "-" if value is None else fmt.format(value)
 
@@ -61,7 +66,7 @@ def variants(runs) -> list:
 
 
 def table(runs) -> str:
-    rows = ["| variant | fluxfix | load s | first request s | steady s/image | recompiles | s per recompile | warm-start first request s | peak GiB | breaks | limit hits |",
+    rows = [f"| variant | fluxfix | load s | first request s | steady s/{unit(runs)} | recompiles | s per recompile | warm-start first request s | peak GiB | breaks | limit hits |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for v in variants(runs):
         r, warm = runs.get((v, False)), runs.get((v, True))
@@ -84,7 +89,7 @@ def plot(runs, path) -> None:
     names = [v for v, _ in mine]
     colors = ["tab:green" if fluxfix_on(r) else "tab:gray" for _, r in mine]
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * len(mine) + 2))
-    panels = (("first_request_s", "first request, compile included (s)", "{:.1f}"), ("steady_s", "steady state (s per image)", "{:.2f}"))
+    panels = (("first_request_s", "first request, compile included (s)", "{:.1f}"), ("steady_s", f"steady state (s per {unit(runs)})", "{:.2f}"))
     for ax, (key, label, fmt) in zip(axes, panels):
         values = [r.get(key) or 0 for _, r in mine]
         ax.barh(names, values, color=colors)
