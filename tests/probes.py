@@ -1014,6 +1014,93 @@ def regional_compile(kind: str) -> dict:
     return out
 
 
+def wan_contiguous_tokens() -> dict:
+    """diffusers' small real Wan transformer, compiled from its first call at three resolutions and back,
+    with every patch active, without and with diffusers-wan-contiguous-tokens: its blocks compiled alone
+    (FLUXFIX_COMPILE=regional) and the whole model compiled (graphs, breaks, error against eager); eagerly,
+    the same output bit for bit."""
+    import torch
+
+    import fluxfix
+    from patches.diffusers.models import small
+
+    name = "diffusers-wan-contiguous-tokens"
+    calls = [(1, 0), (2, 1), (3, 2), (1, 3)]
+    model, inputs = small("wan")
+    forward = type(model).forward
+    own_code = inspect.unwrap(forward).__code__
+    with torch.no_grad():
+        eager = [model(**inputs(r, s))[0] for r, s in calls]
+        out = {"defect": ENGINE.load_patches()[name].defect()}
+        for side, off in (("unpatched", name), ("patched", "")):
+            for choice in ("regional", "whole"):
+                activate(FLUXFIX_COMPILE=choice, FLUXFIX_DISABLE=off)
+                torch._dynamo.reset()
+                torch._dynamo.utils.counters.clear()
+                model, inputs = small("wan")
+                model.compile(backend="aot_eager")
+                got = [model(**inputs(r, s))[0] for r, s in calls]
+                out[f"{side} {choice}"] = {"graphs": _graphs(), "breaks": sum(torch._dynamo.utils.counters["graph_break"].values()),
+                                           "error": max((g - e).abs().max().item() for g, e in zip(got, eager))}
+                fluxfix.revert()
+        activate(FLUXFIX_DISABLE="diffusers-regional-compile")
+        model, inputs = small("wan")
+        out["eager_identical"] = all(torch.equal(model(**inputs(r, s))[0], e) for (r, s), e in zip(calls, eager))
+        out["status"] = [r.verdict.value for r in fluxfix.status() if r.name == name][0]
+        out["defect_patched"] = ENGINE.load_patches()[name].defect()
+        fluxfix.revert()
+    out["reverted"] = inspect.unwrap(type(model).forward).__code__ is own_code
+    return out
+
+
+def sglang_wan_contiguous_tokens() -> dict:
+    """sglang's Wan (narrow, two blocks) as its loader builds it, on a simulated ROCm machine (a CPU
+    cannot run its blocks: their norms call a CUDA-only Triton kernel), run up to the first block:
+    what the block gets compiled alone (the patch's defect check) and eagerly, without and with
+    sglang-wan-contiguous-tokens."""
+    import torch
+
+    import fluxfix
+    from patches.sglang import models, simulated_rocm
+
+    simulated_rocm.enter()
+    with gpu_driver_stand_in():
+        import sglang.multimodal_gen.runtime.platforms  # noqa: F401  (parents first)
+        from sglang.multimodal_gen.runtime.models.dits import wanvideo
+    name = "sglang-wan-contiguous-tokens"
+    patch = ENGINE.load_patches()[name]
+    own_code = wanvideo.WanTransformer3DModel.forward.__code__
+
+    def eager_layout():
+        """The strides the first block gets eagerly (no block compiled)."""
+        built = models.build("wan", 2, "cpu", torch.float32, height=64, width=64, frames=5, text_len=8,
+                             narrow=models.NARROW["wan"], attention_backend="aiter")
+        seen = []
+
+        class Reached(Exception):
+            pass
+
+        def first_block(module, args):
+            seen.append(list(args[0].stride()))
+            raise Reached
+
+        built.model.blocks[0].register_forward_pre_hook(first_block)
+        try:
+            built.step()
+        except Reached:
+            pass
+        return seen[0]
+
+    out = {"unpatched": patch.defect(), "unpatched_eager": eager_layout()}
+    activate(FLUXFIX=name)
+    out["status"] = [[r.verdict.value, r.reason] for r in fluxfix.status() if r.name == name][0]
+    out["patched"] = patch.defect()
+    out["patched_eager"] = eager_layout()
+    fluxfix.revert()
+    out["reverted"] = wanvideo.WanTransformer3DModel.forward.__code__ is own_code
+    return out
+
+
 def frames_through_dynamo(run) -> list[str]:
     """The names of the frames that enter dynamo's Python frame callback while `run()` runs (a frame
     compiled already, or skipped for good, is decided in the interpreter hook and never gets there)."""

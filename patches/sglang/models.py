@@ -26,9 +26,10 @@ CLASSES = {
                    "QwenImageDitConfig", "configs.pipeline_configs.qwen_image", "QwenImagePipelineConfig"),
 }
 MODELS = tuple(CLASSES)
-# FLUX.1 at a width a CPU compiles in seconds (heads x head size 2 x 16, RoPE axes summing to 16)
+# FLUX.1 and Wan at a width a CPU compiles in seconds (heads x head size 2 x 16; FLUX.1's RoPE axes summing to 16)
 NARROW = {"flux": dict(in_channels=16, attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
-                       pooled_projection_dim=16, axes_dims_rope=(4, 6, 6))}
+                       pooled_projection_dim=16, axes_dims_rope=(4, 6, 6)),
+          "wan": dict(num_attention_heads=2, attention_head_dim=16, freq_dim=32, ffn_dim=64)}  # text_dim stays: the inputs' 4096
 VAE_SCALE = 8  # FLUX.1, Qwen-Image and Wan 2.1 VAEs; sglang sets it when it loads the VAE
 
 

@@ -1,0 +1,34 @@
+"""diffusers before 0.40: Wan's transformer hands its first block the patch embedding's transposed
+view of the tokens, every later block a contiguous tensor, so its blocks compiled alone
+(`FLUXFIX_COMPILE=regional`, `compile_repeated_blocks`) compile once per layout. While the first
+block runs compiled code of its own, the view is made contiguous before the block loop
+(fluxfix.contiguous_tokens); eager runs and a whole-model compile are untouched.
+"""
+from fluxfix import hookimpl
+from fluxfix.contiguous_tokens import ContiguousTokensSites, first_block_layout
+from patches.diffusers.host import DiffusersPatch
+
+WAN = "diffusers.models.transformers.transformer_wan"
+
+
+class WanContiguousTokens(ContiguousTokensSites, DiffusersPatch):
+    summary = "Wan's first block gets contiguous tokens where the blocks are compiled alone: one graph per size, not one per layout"
+    targets = (WAN,)
+    model = "WanTransformer3DModel"
+    upstream = "diffusers 0.40 (huggingface/diffusers#14236: contiguous for every caller)"
+    expected = {"<0.40.0": "applied", ">=0.40.0": "not needed (fixed upstream)"}
+    contract_release = "0.37.0"
+    drift = (("diffusers/models/transformers/transformer_wan.py", "        hidden_states = hidden_states.flatten(2).transpose(1, 2)\n",
+              "        hidden_states = hidden_states.flatten(2).mT\n"),)
+
+    def defect(self):
+        """A small real Wan transformer, its first block compiled alone, run up to that block."""
+        from patches.diffusers.models import small
+
+        model, inputs = small("wan")
+        return first_block_layout(model, lambda: model(**inputs()))
+
+
+@hookimpl
+def fluxfix_patches():
+    return [WanContiguousTokens()]
