@@ -90,10 +90,11 @@ def first_block_layout(model, step) -> str | None:
 
 
 class ContiguousTokensSites:
-    """Mixin for a host's patch: `model`, a transformer class in the target module whose forward
-    patchifies into a transposed view and loops over `self.blocks`."""
+    """Mixin for a host's patch: `model`, the transformer class in the target module whose forward
+    patchifies into a transposed view and loops over `self.blocks` (Wan's, in both hosts)."""
 
-    model: str = ""
+    summary = "Wan's first block gets contiguous tokens where the blocks are compiled alone: one graph per size, not one per layout"
+    model = "WanTransformer3DModel"
 
     def forward_of(self, module):
         cls = getattr(module, self.model, None)

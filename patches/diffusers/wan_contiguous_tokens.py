@@ -12,9 +12,7 @@ WAN = "diffusers.models.transformers.transformer_wan"
 
 
 class WanContiguousTokens(ContiguousTokensSites, DiffusersPatch):
-    summary = "Wan's first block gets contiguous tokens where the blocks are compiled alone: one graph per size, not one per layout"
     targets = (WAN,)
-    model = "WanTransformer3DModel"
     upstream = "diffusers 0.40 (huggingface/diffusers#14236: contiguous for every caller)"
     expected = {"<0.40.0": "applied", ">=0.40.0": "not needed (fixed upstream)"}
     contract_release = "0.37.0"

@@ -17,9 +17,7 @@ WANVIDEO = "sglang.multimodal_gen.runtime.models.dits.wanvideo"
 
 
 class WanContiguousTokens(RocmContract, ContiguousTokensSites, SglangPatch):
-    summary = "Wan's first block gets contiguous tokens where the blocks are compiled alone: one graph per size, not one per layout"
     targets = (WANVIDEO,)
-    model = "WanTransformer3DModel"
     upstream = "sglang 0.5.17 (contiguous for every caller)"
     expected = {"<0.5.17": "applied", ">=0.5.17": "not needed (fixed upstream)"}
     contract_release = "0.5.11"
