@@ -183,7 +183,8 @@ def active() -> bool:
 
 
 class RocmContract:
-    """Mixin for a patch whose defect is ROCm's: its contract cases run on a simulated ROCm machine."""
+    """Mixin for a patch whose contract cases run on a simulated ROCm machine: its defect is ROCm's, or
+    its host code cannot run on a CPU platform but can on the simulated GPU (sglang-wan-contiguous-tokens)."""
 
     def contract_setup(self) -> None:
         enter()
