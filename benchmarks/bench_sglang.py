@@ -2,7 +2,7 @@
 """GPU benchmark: one of sglang's own diffusion transformers under torch.compile, with and without fluxfix.
 
 Builds sglang's FLUX.1, FLUX.2, Wan 2.1 or Qwen-Image transformer from the published architecture
-(full width, random weights, depth set by --layers) outside a server (`fluxfix.sglang_models`),
+(full width, random weights, depth set by --layers) outside a server (`patches.sglang.models`),
 compiles it the way sglang's denoising stage does (`module.compile(fullgraph=False, dynamic=None,
 mode=...)`) and appends one JSON line to --out: graphs and graph breaks, compile time, eager and
 compiled latency, peak memory and the compiled output's error against eager.
@@ -106,7 +106,7 @@ def main(args, res: dict) -> dict:
     # (FLUXFIX=0: no hooks, no patches), `fluxfix` activates every built-in patch before sglang loads.
     os.environ["FLUXFIX"] = "0" if args.variant == "unpatched" else "1"
     import fluxfix
-    from fluxfix import sglang_models
+    from patches.sglang import models as sglang_models
     from fluxfix.doctor import ENV_PREFIXES  # the settings that choose host code paths, as doctor records them
 
     import torch
