@@ -59,30 +59,45 @@ def handoffs(tree: ast.AST) -> tuple[int, int]:
     return found, done
 
 
-def first_block_layout(model, step) -> str | None:
-    """Run `step()`, one forward of `model` (the host's own code), with its first block compiled alone,
-    up to that block's call: how the tokens reach it, said in a line where they are not contiguous."""
+def patchify_drift(path: str) -> tuple:
+    """A patch's drift: the host file at `path` patchifying some other way (`.mT`), which it must not guess at."""
+    return ((path, f"        {PATCHIFY}\n", "        hidden_states = hidden_states.flatten(2).mT\n"),)
+
+
+def first_block_input(model, step, compiled: bool = True):
+    """Run `step()`, one forward of `model` (the host's own code), up to its first block's call and return
+    the tokens that block gets (None where it never runs): compiled alone (`compiled`: as `block.compile()`
+    leaves it) or eagerly."""
 
     class Reached(Exception):
         pass
 
     given = []
 
-    def compiled_block(*args, **kwargs):  # where the block's compiled code would run
+    def first_block(*args, **kwargs):  # where the block's code (compiled or eager) would run
         given.append(args[0] if args else kwargs["hidden_states"])
         raise Reached
 
     block = model.blocks[0]
-    block._compiled_call_impl = compiled_block  # what `block.compile()` sets: the block now runs compiled code
+    if compiled:
+        block._compiled_call_impl = first_block  # what `block.compile()` sets: the block now runs compiled code
+        undo = lambda: setattr(block, "_compiled_call_impl", None)  # noqa: E731
+    else:
+        undo = block.register_forward_pre_hook(lambda module, args, kwargs: first_block(*args, **kwargs), with_kwargs=True).remove
     try:
         step()
     except Reached:
         pass
     finally:
-        block._compiled_call_impl = None
-    if not given:
+        undo()
+    return given[0] if given else None
+
+
+def first_block_layout(model, step) -> str | None:
+    """How the tokens reach the first block compiled alone, said in a line where they are not contiguous."""
+    tokens = first_block_input(model, step)
+    if tokens is None:
         return f"{type(model).__name__}'s forward never called its first block"
-    tokens = given[0]
     if tokens.is_contiguous():
         return None
     return (f"{type(model).__name__} hands its first block, compiled alone, a transposed view of its tokens "

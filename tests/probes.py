@@ -1058,10 +1058,9 @@ def sglang_wan_contiguous_tokens() -> dict:
     cannot run its blocks: their norms call a CUDA-only Triton kernel), run up to the first block:
     what the block gets compiled alone (the patch's defect check) and eagerly, without and with
     sglang-wan-contiguous-tokens."""
-    import torch
-
     import fluxfix
-    from patches.sglang import models, simulated_rocm
+    from fluxfix.contiguous_tokens import first_block_input
+    from patches.sglang import simulated_rocm
 
     simulated_rocm.enter()
     with gpu_driver_stand_in():
@@ -1073,23 +1072,8 @@ def sglang_wan_contiguous_tokens() -> dict:
 
     def eager_layout():
         """The strides the first block gets eagerly (no block compiled)."""
-        built = models.build("wan", 2, "cpu", torch.float32, height=64, width=64, frames=5, text_len=8,
-                             narrow=models.NARROW["wan"], attention_backend="aiter")
-        seen = []
-
-        class Reached(Exception):
-            pass
-
-        def first_block(module, args):
-            seen.append(list(args[0].stride()))
-            raise Reached
-
-        built.model.blocks[0].register_forward_pre_hook(first_block)
-        try:
-            built.step()
-        except Reached:
-            pass
-        return seen[0]
+        built = patch.small_model()
+        return list(first_block_input(built.model, built.step, compiled=False).stride())
 
     out = {"unpatched": patch.defect(), "unpatched_eager": eager_layout()}
     activate(FLUXFIX=name)

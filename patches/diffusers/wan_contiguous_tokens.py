@@ -5,7 +5,7 @@ block runs compiled code of its own, the view is made contiguous before the bloc
 (fluxfix.contiguous_tokens); eager runs and a whole-model compile are untouched.
 """
 from fluxfix import hookimpl
-from fluxfix.contiguous_tokens import ContiguousTokensSites, first_block_layout
+from fluxfix.contiguous_tokens import ContiguousTokensSites, first_block_layout, patchify_drift
 from patches.diffusers.host import DiffusersPatch
 
 WAN = "diffusers.models.transformers.transformer_wan"
@@ -16,8 +16,7 @@ class WanContiguousTokens(ContiguousTokensSites, DiffusersPatch):
     upstream = "diffusers 0.40 (huggingface/diffusers#14236: contiguous for every caller)"
     expected = {"<0.40.0": "applied", ">=0.40.0": "not needed (fixed upstream)"}
     contract_release = "0.37.0"
-    drift = (("diffusers/models/transformers/transformer_wan.py", "        hidden_states = hidden_states.flatten(2).transpose(1, 2)\n",
-              "        hidden_states = hidden_states.flatten(2).mT\n"),)
+    drift = patchify_drift("diffusers/models/transformers/transformer_wan.py")
 
     def defect(self):
         """A small real Wan transformer, its first block compiled alone, run up to that block."""

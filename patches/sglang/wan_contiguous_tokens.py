@@ -9,7 +9,7 @@ Checked on a simulated ROCm machine: 0.5.8-0.5.16's platform for a CPU cannot bu
 their Wan norms call a CUDA-only Triton kernel, so the host's forward runs up to the first block there.
 """
 from fluxfix import hookimpl
-from fluxfix.contiguous_tokens import ContiguousTokensSites, first_block_layout
+from fluxfix.contiguous_tokens import ContiguousTokensSites, first_block_layout, patchify_drift
 from patches.sglang.host import SglangPatch, warp_size_answered
 from patches.sglang.simulated_rocm import RocmContract
 
@@ -21,12 +21,10 @@ class WanContiguousTokens(RocmContract, ContiguousTokensSites, SglangPatch):
     upstream = "sglang 0.5.17 (contiguous for every caller)"
     expected = {"<0.5.17": "applied", ">=0.5.17": "not needed (fixed upstream)"}
     contract_release = "0.5.11"
-    drift = (("sglang/multimodal_gen/runtime/models/dits/wanvideo.py", "        hidden_states = hidden_states.flatten(2).transpose(1, 2)\n",
-              "        hidden_states = hidden_states.flatten(2).mT\n"),)
+    drift = patchify_drift("sglang/multimodal_gen/runtime/models/dits/wanvideo.py")
 
-    def defect(self):
-        """sglang's Wan (narrow, two blocks) as its loader builds it, on a simulated ROCm machine, its
-        first block compiled alone, run up to that block."""
+    def small_model(self):
+        """sglang's Wan (narrow, two blocks) as its loader builds it, on a simulated ROCm machine."""
         import torch
 
         from patches.sglang import models, simulated_rocm
@@ -34,8 +32,12 @@ class WanContiguousTokens(RocmContract, ContiguousTokensSites, SglangPatch):
         simulated_rocm.enter()
         with warp_size_answered():
             import sglang.multimodal_gen.runtime.platforms  # noqa: F401  (parents first)
-        built = models.build("wan", 2, "cpu", torch.float32, height=64, width=64, frames=5, text_len=8,
-                             narrow=models.NARROW["wan"], attention_backend="aiter")
+        return models.build("wan", 2, "cpu", torch.float32, height=64, width=64, frames=5, text_len=8,
+                            narrow=models.NARROW["wan"], attention_backend="aiter")
+
+    def defect(self):
+        """The small Wan, its first block compiled alone, run up to that block."""
+        built = self.small_model()
         return first_block_layout(built.model, built.step)
 
 
