@@ -76,17 +76,24 @@ class Server:
     manager: entered, it is started (not yet healthy: `wait_healthy`); left, its process group is stopped."""
 
     def __init__(self, folder, args: list[str], env: dict, log_path: pathlib.Path):
+        self.folder, self.args = folder, args
+        self.env, self.log_path = env, pathlib.Path(log_path)
+        self._on_free_port()
+
+    def _on_free_port(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.command = [*cli(), "serve", "--model-path", str(folder), "--host", "127.0.0.1", "--port", str(self.port), *args]
-        self.env, self.log_path = env, pathlib.Path(log_path)
+        self.command = [*cli(), "serve", "--model-path", str(self.folder), "--host", "127.0.0.1", "--port", str(self.port), *self.args]
 
     def __enter__(self) -> Server:
         self.started = time.perf_counter()
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
         with open(self.log_path, "w") as log_file:
             self.process = subprocess.Popen(self.command, env=self.env, stdout=log_file, stderr=subprocess.STDOUT,
                                             start_new_session=True, cwd=self.log_path.parent)  # its outputs/ beside the log
-        return self
 
     def __exit__(self, *exc) -> None:
         try:
@@ -101,15 +108,24 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
     def wait_healthy(self, timeout: float) -> bool:
-        """Polls /health until it answers 200, the server exits, or timeout seconds pass."""
+        """Polls /health until it answers 200, the server exits, or timeout seconds pass. A server that exits
+        because another process took its port between `free_port()` and its bind (tests run side by side)
+        starts again on a new port, twice at most; the lost attempt's log is kept beside the log."""
         deadline = time.monotonic() + timeout
-        while self.process.poll() is None and time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=5) as reply:
-                    if reply.status == 200:
-                        return True
-            except OSError:
-                time.sleep(1)
+        for attempt in range(3):
+            while self.process.poll() is None and time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"{self.url}/health", timeout=5) as reply:
+                        if reply.status == 200:
+                            return True
+                except OSError:
+                    time.sleep(1)
+            if self.process.poll() is None or f"{self.port}): address already in use" not in self.log():
+                return False
+            self.__exit__()  # the rest of its process group
+            self.log_path.rename(self.log_path.with_name(f"{self.log_path.name}.port-taken-{attempt + 1}"))
+            self._on_free_port()
+            self._launch()
         return False
 
     def _post(self, path: str, body: dict, timeout: float) -> dict:
