@@ -88,15 +88,18 @@ def plot(runs, path) -> None:
     mine = [(v, runs[(v, False)]) for v in variants(runs) if (v, False) in runs]
     names = [v for v, _ in mine]
     colors = ["tab:green" if fluxfix_on(r) else "tab:gray" for _, r in mine]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * len(mine) + 2))
+    # one shared row label per variant: long names (a release, a disabled patch, a mode) would squeeze a second copy
+    width = 8 + 0.09 * max(len(n) for n in names)
+    fig, axes = plt.subplots(1, 2, figsize=(width, 0.5 * len(mine) + 2), sharey=True)
     panels = (("first_request_s", "first request, compile included (s)", "{:.1f}"), ("steady_s", f"steady state (s per {unit(runs)})", "{:.2f}"))
     for ax, (key, label, fmt) in zip(axes, panels):
         values = [r.get(key) or 0 for _, r in mine]
         ax.barh(names, values, color=colors)
-        ax.invert_yaxis()
+        ax.set_xlim(0, 1.2 * max(values))  # room for the value written after each bar
         ax.set_title(label)
         for i, (_, r) in enumerate(mine):
             ax.text(values[i], i, " " + cell(r.get(key), fmt), va="center")
+    axes[0].invert_yaxis()  # shared: inverted once
     r = mine[0][1]
     host = "sglang serve" if r.get("host") == "sglang" else f"diffusers {r['diffusers']}"
     fig.suptitle(f"{r.get('model', 'FLUX.1-dev')} pipeline, {host}, torch {r['torch']}, {r.get('gpu', r.get('device', ''))}, {r['size']} size, "
