@@ -12,7 +12,7 @@ import wrapt
 
 from typing import Callable
 
-from fluxfix import registry, settings as settings_mod
+from fluxfix import held_lines, registry, settings as settings_mod
 from fluxfix.errors import one_line
 from fluxfix.host import Host
 from fluxfix.patch import Outcome, Patch, Record, StepAside, Verdict
@@ -112,14 +112,14 @@ class Engine:
                 undo = patch.apply(module, sites)
                 self._undo.append((patch.name, name, undo))
                 done[name] = Outcome(name, Verdict.APPLIED, "patched " + ", ".join(sites))
-                log.info("fluxfix: %s applied to %s", patch.name, ", ".join(sites))
+                held_lines.info("fluxfix: %s applied to %s", patch.name, ", ".join(sites))
                 return
             except StepAside as aside:
                 reason = aside.reason
                 if aside.verdict is Verdict.TARGET_CHANGED:
                     reason += f" ({patch.host} {host_version(patch.host)})"
                 done[name] = Outcome(name, aside.verdict, reason)
-                log.info("fluxfix: %s steps aside in %s: %s", patch.name, name, aside.reason)
+                held_lines.info("fluxfix: %s steps aside in %s: %s", patch.name, name, aside.reason)
                 if self.settings.strict and aside.verdict is Verdict.TARGET_CHANGED:
                     raise FluxfixError(self._describe(patch, name, aside.reason) + "; unset FLUXFIX_STRICT to run unpatched") from None
             except Exception as exc:  # never let a patch break the host's import

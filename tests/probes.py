@@ -319,6 +319,29 @@ def autoload() -> dict:
     return out
 
 
+def early_lines() -> dict:
+    """fluxfix's lines for patches applied before the process set up logging (sglang's workers import the
+    platform modules before they set up their handlers) are said once it has, at fluxfix's next line."""
+    import logging
+    import time
+
+    activate()
+    import sglang.multimodal_gen.runtime.platforms.cuda  # noqa: F401  (platform checks applied; no handler yet)
+
+    said = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            said.append((record.getMessage(), record.created))
+
+    root = logging.getLogger()
+    root.addHandler(Keep())
+    root.setLevel(logging.INFO)
+    set_up = time.time()
+    import sglang.multimodal_gen.runtime.layers.rotary_embedding  # noqa: F401  (the RoPE warning patch applied)
+    return {"said": [m for m, _ in said], "before_set_up": [m for m, t in said if t < set_up]}
+
+
 def _worker(queue) -> None:
     queue.put(autoload())
 

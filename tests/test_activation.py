@@ -48,6 +48,18 @@ def test_every_rank_of_a_distributed_job_is_patched(probe):
         assert rank["amp_error"] is None
 
 
+def test_lines_from_before_logging_was_set_up_are_said_once_it_is(probe):
+    """sglang's workers import the platform modules (and the request object) before they set up logging, so the
+    "applied" lines of those first patches were dropped from every server log. Held, they come out, in order, at
+    fluxfix's first line after a handler appears."""
+    result = probe("0.5.10", "early_lines")
+    early, said = result["before_set_up"], result["said"]
+    assert any(m.startswith("fluxfix: sglang-platform-checks applied to Platform.") for m in early), result
+    assert any(m.startswith("fluxfix: sglang-request-attributes applied to") for m in early), result
+    later = [m for m in said if m not in early]  # the import after the handler: the RoPE module's patch
+    assert said[:len(early)] == early and any(m.startswith("fluxfix: sglang-rope-warning applied") for m in later), result
+
+
 def test_no_opt_in_no_patch_in_worker(probe):
     result = probe("0.5.10", "spawned_worker")
     assert result["fluxfix_loaded"] is False
