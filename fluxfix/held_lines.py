@@ -14,7 +14,7 @@ import threading
 log = logging.getLogger("fluxfix")
 LIMIT = 500  # a process that never sets up logging holds at most this many
 _held: list[logging.LogRecord] = []
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a handler may import a module that fluxfix patches
 
 
 def info(msg: str, *args) -> None:
