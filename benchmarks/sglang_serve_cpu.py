@@ -9,6 +9,7 @@ worker (frames, breaks, recompiles) and what compile costs here, not a GPU's spe
 """
 from __future__ import annotations
 
+import argparse
 import pathlib
 import shutil
 import subprocess
@@ -39,4 +40,6 @@ def main(out: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:]))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("outdir", help="where the model folder, logs, results and plot go")
+    sys.exit(main(parser.parse_args().outdir))

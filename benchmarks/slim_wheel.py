@@ -9,8 +9,8 @@ Same file name and version; RECORD rewritten without the dropped files. Default 
 18 MB) and `sglang/srt/mem_cache/rust_tree_core/*.so` (1 MB); none of them is imported on the
 import chains of sglang's diffusion models, configs, server args, process groups and forward context.
 """
+import argparse
 import fnmatch
-import sys
 import zipfile
 
 DEFAULT = ["sglang/srt/rust_extensions/*.so", "sglang/srt/mem_cache/rust_tree_core/*.so"]
@@ -31,4 +31,9 @@ def main(src: str, dst: str, *patterns: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("src", help="the wheel as downloaded")
+    parser.add_argument("dst", help="the slimmed wheel to write (keep the file name)")
+    parser.add_argument("patterns", nargs="*", help="globs of files to drop (default: sglang 0.5.23's Rust extensions)")
+    args = parser.parse_args()
+    main(args.src, args.dst, *args.patterns)
