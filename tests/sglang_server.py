@@ -112,7 +112,12 @@ class Server:
         because another process took its port between `free_port()` and its bind (tests run side by side)
         starts again on a new port, twice at most; the lost attempt's log is kept beside the log."""
         deadline = time.monotonic() + timeout
-        for attempt in range(3):
+        for restart in range(3):  # the first start, then at most two more
+            if restart:
+                self.__exit__()  # the rest of its process group
+                self.log_path.rename(self.log_path.with_name(f"{self.log_path.name}.port-taken-{restart}"))
+                self._on_free_port()
+                self._launch()
             while self.process.poll() is None and time.monotonic() < deadline:
                 try:
                     with urllib.request.urlopen(f"{self.url}/health", timeout=5) as reply:
@@ -122,10 +127,6 @@ class Server:
                     time.sleep(1)
             if self.process.poll() is None or f"{self.port}): address already in use" not in self.log():
                 return False
-            self.__exit__()  # the rest of its process group
-            self.log_path.rename(self.log_path.with_name(f"{self.log_path.name}.port-taken-{attempt + 1}"))
-            self._on_free_port()
-            self._launch()
         return False
 
     def _post(self, path: str, body: dict, timeout: float) -> dict:
