@@ -15,7 +15,8 @@
 # its FlashAttention 3 path imports sgl_kernel.flash_attn, which the import-only stand-in does not provide).
 # MODE=sglang keeps sglang's own compile mode (max-autotune-no-cudagraphs); default sets mode "default".
 # MODEL=Wan2.1-T2V-1.3B serves Wan 2.1 (videos of 81 frames); saving a video needs the real imageio-ffmpeg: carry its wheel
-# in .whl/video (imageio-ffmpeg==0.6.0, 28 MB; 0.8 is 68 MB; it then shadows the import-only stand-in). Wan's CUDA norm
+# in .whl/video (imageio-ffmpeg==0.6.0, 28 MB, or 20 MB repacked by `slim_wheel.py --lzma`, which lets it travel beside
+# 0.5.23; 0.8 is 68 MB; it then shadows the import-only stand-in). Wan's CUDA norm
 # also needs nvidia-cutlass-dsl, too large to carry: BENCHMARKS.md says what stopped there.
 #
 # Carried wheels (cp312 x86_64, BENCHMARKS.md says how they were fetched): .whl/common and .whl/RELEASE, installed by
