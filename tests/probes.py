@@ -1486,13 +1486,13 @@ def _sglang_decoding_stage(model: str, root: str, backend: str, nodes: list | No
     return DecodingStage(vae), server_args
 
 
-def sglang_wan_vae_decode(root: str, backend: str = "aot_eager", count: str = "3") -> dict:
+def sglang_wan_vae_decode(root: str, backend: str = "aot_eager", count: str = "4") -> dict:
     """sglang's own decoding stage (_sglang_decoding_stage) on its own Wan VAE, `DecodingStage.decode`
     compiled from its first call (the host compiles the VAE decode itself, 0.5.17+), new latents every
-    call, three videos at two sizes. Wan's DiT cannot run on a CPU here (sgl-kernel's CPU build), so the
+    call: two videos at one size, one at that size with more frames, one at a new size. Wan's DiT cannot run on a CPU here (sgl-kernel's CPU build), so the
     decode stage is driven on its own. `backend`: eager or aot_eager in seconds, where inductor's C++
     build of the unpatched decode's hundreds of graphs takes minutes on 2 CPU cores. `count`: how many
-    of the three to decode (the unpatched decode's hundreds of graphs take a minute a video to trace)."""
+    of the four to decode (the unpatched decode's hundreds of graphs take a minute a video to trace)."""
     import torch
     from torch._dynamo.utils import counters
 
@@ -1500,10 +1500,18 @@ def sglang_wan_vae_decode(root: str, backend: str = "aot_eager", count: str = "3
 
     stage, server_args = _sglang_decoding_stage("Wan2.1-T2V-1.3B", root, backend)
     generator = torch.Generator().manual_seed(0)
-    latents = [torch.randn(shape, generator=generator) for shape in [(1, 16, 3, 8, 8), (1, 16, 3, 8, 8), (1, 16, 2, 6, 10)][:int(count)]]
+    shapes = [(1, 16, 3, 8, 8), (1, 16, 3, 8, 8), (1, 16, 5, 8, 8), (1, 16, 2, 6, 10)][:int(count)]
+    latents = [torch.randn(shape, generator=generator) for shape in shapes]
     counters.clear()
-    videos = []
-    messages = dynamo_messages(lambda: videos.extend(stage.decode(z, server_args, vae_dtype=torch.float32) for z in latents))
+    videos, new_graphs = [], []
+
+    def decode_all():
+        for z in latents:
+            before = _graphs()
+            videos.append(stage.decode(z, server_args, vae_dtype=torch.float32))
+            new_graphs.append(_graphs() - before)
+
+    messages = dynamo_messages(decode_all)
     server_args.enable_torch_compile = False  # the same stage eagerly, for the same latents
     eager = [stage.decode(z, server_args, vae_dtype=torch.float32) for z in latents]
     errors = [(v - e).abs().max().item() for v, e in zip(videos, eager)]
@@ -1513,7 +1521,7 @@ def sglang_wan_vae_decode(root: str, backend: str = "aot_eager", count: str = "3
     status = {r.name: r.verdict.value for r in fluxfix.status() if r.name == "sglang-wan-vae-cache"}
     fluxfix.revert()  # the host's own code back: its eager videos, against the ones decoded with the patch in place
     unchanged = all(torch.equal(e, stage.decode(z, server_args, vae_dtype=torch.float32)) for z, e in zip(latents, eager))
-    return {"graphs": _graphs(), "breaks": sum(breaks.values()), "eager_unchanged": unchanged, "status": status,
+    return {"graphs": _graphs(), "new_graphs": new_graphs, "breaks": sum(breaks.values()), "eager_unchanged": unchanged, "status": status,
             "context_var_breaks": sum(n for reason, n in breaks.items() if "ContextVar" in reason),
             "limit_hits": limit_hits(messages), "shapes": [list(v.shape) for v in videos], "max_error": max(errors)}
 

@@ -10,7 +10,11 @@ Here the four become `CellContextVar`s (fluxfix.context_vars: the same values pe
 place while compiling) and `AutoencoderKLWan.decode`'s own frame runs eagerly, as the host wrote it:
 its loop over latent frames, the cache set-up and the contexts, between compiled calls of the decoder.
 The decoder then compiles whole, one graph per cache state (first chunk, second, the rest), instead
-of the loop unrolled over every latent frame into one graph per video length. 0.5.8 to 0.5.17 also
+of the loop unrolled over every latent frame into one graph per video length. The loop hands the
+decoder `x[:, :, i : i + 1]`, a view whose strides carry the video's frame count, so every new length
+compiled the decoder again at each cache state (an H100, 0.5.23's server: 31 s at its first request,
+81 frames after its own 17-frame warmup); each frame is now handed over contiguous (one latent frame
+copied: the same values, the same video). 0.5.8 to 0.5.17 also
 test a cache entry, a tensor or the first chunk's marker string, with `entry == "Rep"`: dynamo before
 2.14 cannot trace a tensor compared with a string ("torch.* op returned non-Tensor"), so there the
 test becomes `isinstance(entry, str) and entry == "Rep"` (the same answer for a tensor, None or the
@@ -31,6 +35,22 @@ CACHE_VARS = ("is_first_frame", "feat_cache", "feat_idx", "first_chunk")
 VAE = "AutoencoderKLWan"
 CACHE_VAR_USE = re.compile(r"\b(" + "|".join(CACHE_VARS) + r")\.(get|set)\(")  # a read or write of the cache state
 MARKER = "Rep"  # what the resample leaves in the cache for the first latent frame
+
+
+def is_decoder_call_on_a_slice(node: ast.AST) -> bool:
+    """`self.decoder(x[:, :, i : i + 1, :, :])`: a latent frame's view handed to the decoder."""
+    return (isinstance(node, ast.Call) and ast.unparse(node.func) == "self.decoder" and len(node.args) == 1
+            and isinstance(node.args[0], ast.Subscript))
+
+
+class _FramesContiguous(ast.NodeTransformer):
+    """`self.decoder(x[...])` -> `self.decoder(x[...].contiguous())`."""
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if is_decoder_call_on_a_slice(node):
+            node.args[0] = ast.Call(ast.Attribute(node.args[0], "contiguous", ast.Load()), [], [])
+        return node
 
 
 def is_marker_test(node: ast.AST) -> bool:
@@ -122,6 +142,9 @@ class WanVaeCache(SglangPatch):
         originals = dict(sites)
         undos = [recode.recode(func, recode.rewritten(func, _StringFirst().visit), {})
                  for name, func in sites.items() if name.endswith("string first")]
+        decode = originals[f"{VAE}.decode"]
+        if any(is_decoder_call_on_a_slice(node) for node in ast.walk(recode.syntax(decode))):
+            undos.append(recode.recode(decode, recode.rewritten(decode, _FramesContiguous().visit), {}))
         # 0.5.9-0.5.11 hand the four to their cached-conv helpers' module (`parallel/wan_common_utils.py`,
         # `bind_context`) at import: every sglang module holding them gets the same stand-ins
         holders = [m for m in list(sys.modules.values()) if getattr(m, "__name__", "").startswith("sglang.multimodal_gen")
@@ -131,10 +154,10 @@ class WanVaeCache(SglangPatch):
             for name in CACHE_VARS:
                 if vars(holder).get(name) is originals[name]:
                     setattr(holder, name, stand_ins[name])
-        vae.decode = not_traced(originals[f"{VAE}.decode"])
+        vae.decode = not_traced(decode)  # its code as rewritten above
 
         def undo():
-            vae.decode = originals[f"{VAE}.decode"]
+            vae.decode = decode
             for holder in holders:
                 for name in CACHE_VARS:
                     if vars(holder).get(name) is stand_ins[name]:
