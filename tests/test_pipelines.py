@@ -126,8 +126,9 @@ def test_sglang_wan_vae_decode_compiles_the_decoder_whole(version, tmp_path):
     decode's own loop over latent frames runs eagerly and each call of the decoder is one graph per feature-cache
     state (first latent frame, second, the rest), at two video sizes, with no break inside the VAE and no recompile
     limit hit; a longer video at the first size compiles no decoder again (each latent frame reaches it contiguous:
-    the view the host hands it carries the frame count in its strides, 3 decoder graphs more before); the same videos. 0.5.17 runs in the torch211 environment too, on its own torch, where its
-    `entry == "Rep"` tests broke the decoder.
+    the view the host hands it carries the frame count in its strides, 3 decoder graphs more before); the same
+    videos. 0.5.17 runs in the torch211 environment too, on its own torch, where its `entry == "Rep"` tests broke
+    the decoder.
     Unpatched (measured by `FLUXFIX=0 python -m probes sglang_wan_vae_decode ROOT eager 1` from tests/ with the
     0.5.23 host dir on PYTHONPATH, two minutes of tracing, so not run here: the contract judges the patch's own
     defect on one cached block) the first video alone gave 210 graphs and 216 breaks, 63 at the cache ContextVar's
