@@ -1490,8 +1490,9 @@ def sglang_wan_vae_decode(root: str, backend: str = "aot_eager", count: str = "4
     """sglang's own decoding stage (_sglang_decoding_stage) on its own Wan VAE, `DecodingStage.decode`
     compiled from its first call (the host compiles the VAE decode itself, 0.5.17+), new latents every
     call: two videos at one size, one at that size with more frames, one at a new size. Wan's DiT cannot
-    run on a CPU here (sgl-kernel's CPU build), so the decode stage is driven on its own. `backend`: eager or aot_eager in seconds, where inductor's C++
-    build of the unpatched decode's hundreds of graphs takes minutes on 2 CPU cores. `count`: how many
+    run on a CPU here (sgl-kernel's CPU build), so the decode stage is driven on its own. `backend`: eager
+    or aot_eager in seconds, where inductor's C++ build of the unpatched decode's hundreds of graphs takes
+    minutes on 2 CPU cores. `count`: how many
     of the four to decode (the unpatched decode's hundreds of graphs take a minute a video to trace)."""
     import torch
     from torch._dynamo.utils import counters

@@ -35,6 +35,7 @@ CACHE_VARS = ("is_first_frame", "feat_cache", "feat_idx", "first_chunk")
 VAE = "AutoencoderKLWan"
 CACHE_VAR_USE = re.compile(r"\b(" + "|".join(CACHE_VARS) + r")\.(get|set)\(")  # a read or write of the cache state
 MARKER = "Rep"  # what the resample leaves in the cache for the first latent frame
+CONTIGUOUS_FRAMES = f"{VAE}.decode: each latent frame contiguous"
 
 
 def is_decoder_call_on_a_slice(node: ast.AST) -> bool:
@@ -131,8 +132,10 @@ class WanVaeCache(SglangPatch):
         decode = vars(getattr(module, VAE, object)).get("decode")
         if decode is None or not decodes_per_latent_frame(decode):
             raise StepAside(Verdict.TARGET_CHANGED, f"{VAE}.decode no longer loops over latent frames calling self.decoder")
-        return {f"{VAE}.decode": decode, **found, **{f"{name}: `== {MARKER!r}` string first": func
-                                                      for name, func in marker_tests(module).items()}}
+        sliced = any(map(is_decoder_call_on_a_slice, ast.walk(recode.syntax(decode))))
+        frames = {CONTIGUOUS_FRAMES: decode} if sliced else {}
+        return {f"{VAE}.decode": decode, **frames, **found, **{f"{name}: `== {MARKER!r}` string first": func
+                                                                for name, func in marker_tests(module).items()}}
 
     def apply(self, module, sites):
         from fluxfix.context_vars import CellContextVar
@@ -143,7 +146,7 @@ class WanVaeCache(SglangPatch):
         undos = [recode.recode(func, recode.rewritten(func, _StringFirst().visit), {})
                  for name, func in sites.items() if name.endswith("string first")]
         decode = originals[f"{VAE}.decode"]
-        if any(is_decoder_call_on_a_slice(node) for node in ast.walk(recode.syntax(decode))):
+        if CONTIGUOUS_FRAMES in sites:
             undos.append(recode.recode(decode, recode.rewritten(decode, _FramesContiguous().visit), {}))
         # 0.5.9-0.5.11 hand the four to their cached-conv helpers' module (`parallel/wan_common_utils.py`,
         # `bind_context`) at import: every sglang module holding them gets the same stand-ins
